@@ -1,0 +1,1 @@
+"""Behavioural analyses: RFM, cohorts, funnels, clusters (frames in, frames out)."""

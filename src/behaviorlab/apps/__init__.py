@@ -1,0 +1,1 @@
+"""Thin Hydra entry points that wire the rooms together from config."""

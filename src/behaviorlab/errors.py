@@ -1,0 +1,13 @@
+"""Errors a user can act on. Apps turn them into one message and exit status 2."""
+
+
+class BehaviorlabError(Exception):
+    """Base class for problems with the user's data or configuration."""
+
+
+class DataValidationError(BehaviorlabError):
+    """Input data breaks the contract (missing column, bad type, null id, ...)."""
+
+
+class ConfigError(BehaviorlabError):
+    """A configuration value is missing, unknown or inconsistent."""

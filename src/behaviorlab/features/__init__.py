@@ -1,0 +1,1 @@
+"""Snapshots, labels and point-in-time feature families (Ibis expressions)."""

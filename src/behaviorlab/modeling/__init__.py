@@ -1,0 +1,1 @@
+"""Estimators, splits, tuning, calibration, evaluation and explanations."""

@@ -1,0 +1,1 @@
+"""Batch scoring and the pyfunc model that deployment loads."""
