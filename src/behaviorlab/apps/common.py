@@ -3,6 +3,7 @@
 import functools
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -31,3 +32,6 @@ def to_plain(cfg: DictConfig | None) -> dict | None:
     if cfg is None:
         return None
     return OmegaConf.to_container(cfg, resolve=True)
+
+
+CONF_DIR = Path(__file__).resolve().parents[3] / "conf"

@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,114 @@ def set_tags(tags: Mapping[str, Any]) -> None:
 def _short(value: Any) -> str:
     text = str(value)
     return text if len(text) <= 6000 else text[:5997] + "..."
+
+
+def log_child_run(
+    run_name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    tags: Mapping[str, Any],
+    start_ms: int | None,
+    end_ms: int | None,
+    status: str = "FINISHED",
+) -> str:
+    """Record a finished unit of work (an Optuna trial) as a child of the active run.
+
+    Written after the fact with its real start and end times, so the caller needs no open run.
+    """
+    parent = mlflow.active_run()
+    client = MlflowClient()
+    child = client.create_run(
+        parent.info.experiment_id,
+        start_time=start_ms,
+        tags={"mlflow.parentRunId": parent.info.run_id, "mlflow.runName": run_name}
+        | {key: str(value) for key, value in tags.items()},
+        run_name=run_name,
+    )
+    run_id = child.info.run_id
+    for key, value in params.items():
+        client.log_param(run_id, key, _short(value))
+    for key, value in metrics.items():
+        if isinstance(value, int | float) and value == value:
+            client.log_metric(run_id, key, float(value))
+    client.set_terminated(run_id, status=status, end_time=end_ms)
+    return run_id
+
+
+def log_figure(figure, artifact_file: str) -> None:
+    """Log a matplotlib figure as a PNG and release it."""
+    import matplotlib.pyplot as plt
+
+    mlflow.log_figure(figure, artifact_file)
+    plt.close(figure)
+
+
+def log_table(frame, artifact_file: str) -> None:
+    """Log a frame as a Parquet (or CSV) artifact."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / Path(artifact_file).name
+        if path.suffix == ".csv":
+            frame.to_csv(path, index=False)
+        else:
+            frame.to_parquet(path, index=False)
+        parent = str(Path(artifact_file).parent)
+        mlflow.log_artifact(str(path), artifact_path=None if parent == "." else parent)
+
+
+def log_dict(data: Mapping[str, Any], artifact_file: str) -> None:
+    """Log a dict as a YAML or JSON artifact (by the file's suffix)."""
+    mlflow.log_dict(dict(data), artifact_file)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    """Log text (a resolved config, a brief) as an artifact."""
+    mlflow.log_text(text, artifact_file)
+
+
+def log_input_table(frame, name: str, source: str, context: str = "training") -> None:
+    """Record the training table as the run's input dataset (visible in the UI)."""
+    dataset = mlflow.data.from_pandas(frame, source=source, name=name)
+    mlflow.log_input(dataset, context=context)
+
+
+def describe_environment(root: str | Path) -> dict[str, str]:
+    """Git commit and library versions, so a run can be reproduced."""
+    import importlib.metadata as metadata
+
+    tags = {"git_commit": _git_commit(Path(root))}
+    for package in (
+        "behaviorlab",
+        "lightgbm",
+        "scikit-learn",
+        "optuna",
+        "pandas",
+        "duckdb",
+        "ibis-framework",
+        "mlflow",
+        "shap",
+        "numpy",
+    ):
+        try:
+            tags[f"version.{package}"] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            tags[f"version.{package}"] = "absent"
+    return tags
+
+
+def _git_commit(root: Path) -> str:
+    import subprocess
+
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return result.stdout.strip() + ("-dirty" if dirty else "")

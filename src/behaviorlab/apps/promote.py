@@ -1,0 +1,32 @@
+"""behaviorlab-promote: gate a registered version into `champion`, or roll champion back."""
+
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig
+
+from behaviorlab.apps.common import CONF_DIR, exit_on_user_error, to_plain
+from behaviorlab.apps.promotion import promote_version, rollback
+from behaviorlab.errors import ConfigError
+from behaviorlab.tracking import models, runs
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="promote")
+def main(cfg: DictConfig) -> None:
+    """Console entry point."""
+    run(cfg)
+
+
+@exit_on_user_error
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Promote (gate) or roll back; return what happened."""
+    runs.configure(to_plain(cfg.tracking)["tracking_uri"])
+    name = cfg.registry.model_name
+    if cfg.action == "rollback":
+        return {"champion": rollback(name)}
+    if cfg.action != "promote":
+        raise ConfigError(f"action must be promote or rollback, not {cfg.action!r}")
+    version = models.version_for(name, str(cfg.version))
+    if version is None:
+        raise ConfigError(f"registered model {name!r} has no version {cfg.version!r}")
+    return promote_version(cfg, name, version)

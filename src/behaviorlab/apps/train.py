@@ -1,0 +1,160 @@
+"""behaviorlab-train: build the training table, tune, evaluate, log and register a model."""
+
+from pathlib import Path
+from typing import Any
+
+import hydra
+import optuna
+from omegaconf import DictConfig, OmegaConf
+
+from behaviorlab.apps.common import CONF_DIR, exit_on_user_error, to_plain
+from behaviorlab.apps.promotion import promote_version
+from behaviorlab.data.sources import load_dataset
+from behaviorlab.features.builder import build_training_table
+from behaviorlab.modeling.pipeline import train_model
+from behaviorlab.tracking import models, runs
+
+HOLDOUT_FILE = "holdout/holdout.parquet"
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+def main(cfg: DictConfig) -> None:
+    """Console entry point."""
+    run(cfg)
+
+
+@exit_on_user_error
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Train one model from a composed config; return its test metrics and registry outcome."""
+    dataset = load_dataset(to_plain(cfg.data))
+    table = build_training_table(
+        dataset.events,
+        dataset.customers,
+        task=to_plain(cfg.task),
+        features=to_plain(cfg.features),
+        data_end=dataset.data_end,
+        cache_dir=Path(cfg.paths.cache_dir) / "training_tables",
+        fingerprint=dataset.fingerprint,
+    )
+    tracking = to_plain(cfg.tracking)
+    tags = {"task": cfg.task.name, "data": cfg.data.name, "model": cfg.run_name}
+    with runs.open_run(tracking, run_name=cfg.run_name, tags=tags) as parent:
+        log_context(cfg, dataset, table)
+        result = train_model(
+            table.frame,
+            table.feature_names,
+            table.categorical_features,
+            model_cfg=to_plain(cfg.model),
+            split_cfg=to_plain(cfg.split),
+            tuning_cfg=to_plain(cfg.tuning),
+            calibration_cfg=to_plain(cfg.calibration),
+            evaluation_cfg=to_plain(cfg.evaluation),
+            explain_cfg=to_plain(cfg.explain),
+            storage_url=cfg.optuna_storage,
+            study_name=cfg.study_name,
+            on_trial_end=log_trial,
+        )
+        log_result(result)
+        spec = model_spec(cfg, table)
+        model_uri = models.log_behavior_model(result.model, spec, table.frame)
+        outcome = register_and_gate(cfg, model_uri, parent.info.run_id, dataset, result)
+    summary = {**result.metrics, **outcome, "run_id": parent.info.run_id}
+    print_summary(cfg, table, result, outcome)
+    return summary
+
+
+def log_context(cfg: DictConfig, dataset, table) -> None:
+    """What a reviewer needs to trust the run: config, data identity, sizes, code version."""
+    frame = table.frame
+    runs.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/resolved.yaml")
+    runs.log_params({"data.fingerprint": dataset.fingerprint, "seed": cfg.seed})
+    runs.set_tags(
+        {"data_fingerprint": dataset.fingerprint, "training_table_cached": table.from_cache}
+        | runs.describe_environment(cfg.paths.root_dir)
+    )
+    runs.log_metrics(
+        {
+            "rows": len(frame),
+            "customers": frame["customer_id"].nunique(),
+            "cutoffs": frame["cutoff"].nunique(),
+            "label_rate": float(frame["label"].mean()),
+            "features": len(table.feature_names),
+        }
+    )
+    runs.log_input_table(frame, name=f"{cfg.data.name}-{cfg.task.name}", source=str(table.path))
+
+
+def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Each Optuna trial becomes a child run with its params, value and state."""
+    start = trial.datetime_start
+    end = trial.datetime_complete
+    runs.log_child_run(
+        run_name=f"trial-{trial.number:03d}",
+        params=trial.params,
+        metrics={"value": trial.value} if trial.value is not None else {},
+        tags={
+            "optuna.study": study.study_name,
+            "optuna.trial": trial.number,
+            "optuna.state": trial.state.name,
+        },
+        start_ms=int(start.timestamp() * 1000) if start else None,
+        end_ms=int(end.timestamp() * 1000) if end else None,
+        status="FINISHED" if trial.state.name in {"COMPLETE", "PRUNED"} else "FAILED",
+    )
+
+
+def log_result(result) -> None:
+    """Metrics, best params, plots and tables of a finished training."""
+    runs.log_metrics({f"test_{k}": v for k, v in result.metrics.items()})
+    runs.log_params({f"best.{k}": v for k, v in result.best_params.items()})
+    for name, figure in result.figures.items():
+        runs.log_figure(figure, f"plots/{name}.png")
+    for name, frame in result.tables.items():
+        runs.log_table(frame, f"tables/{name}.parquet")
+    runs.log_table(result.test_frame, HOLDOUT_FILE)
+
+
+def model_spec(cfg: DictConfig, table) -> dict[str, Any]:
+    """Everything scoring needs to rebuild the features and read the output."""
+    return {
+        "task": to_plain(cfg.task),
+        "features": table.resolved_features,
+        "feature_names": table.feature_names,
+        "categorical_features": table.categorical_features,
+        "scoring": to_plain(cfg.scoring),
+        "data": cfg.data.name,
+    }
+
+
+def register_and_gate(cfg: DictConfig, model_uri: str, run_id: str, dataset, result) -> dict:
+    """Register the model as a new version and, when configured, run the promotion gate."""
+    registry = cfg.registry
+    if not registry.register:
+        return {}
+    tags = {
+        "run_id": run_id,
+        "data_fingerprint": dataset.fingerprint,
+        "task": cfg.task.name,
+        **{f"test_{k}": round(v, 6) for k, v in result.metrics.items() if isinstance(v, float)},
+    }
+    version = models.register_model(model_uri, registry.model_name, tags)
+    outcome = {"model_name": registry.model_name, "model_version": version}
+    if registry.promote_after_training:
+        outcome |= promote_version(cfg, registry.model_name, version, dataset=dataset)
+    return outcome
+
+
+def print_summary(cfg: DictConfig, table, result, outcome: dict) -> None:
+    """One short block a person reads at the end of a job."""
+    metrics = result.metrics
+    cached = " (training table from cache)" if table.from_cache else ""
+    print(
+        f"trained {cfg.run_name} on {len(table.frame):,} snapshots{cached}: "
+        f"test ROC AUC {metrics['roc_auc']:.3f}, PR AUC {metrics['pr_auc']:.3f}, "
+        f"Brier {metrics['brier']:.4f}"
+    )
+    if outcome:
+        print(
+            f"registered {outcome['model_name']} v{outcome['model_version']}"
+            + (f"; {outcome['decision_line']}" if "decision_line" in outcome else "")
+        )

@@ -1,0 +1,112 @@
+"""Logging a trained model as a pyfunc, registering it and moving its aliases."""
+
+import json
+import pickle
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+import behaviorlab
+from behaviorlab.scoring.predict import score_features
+from behaviorlab.scoring.pyfunc import MODEL_FILE, SPEC_FILE, BehaviorModel, prepare_input
+
+MODEL_NAME_IN_RUN = "model"
+
+
+def as_signature_frame(features: pd.DataFrame) -> pd.DataFrame:
+    """Categoricals travel as strings: JSON and MLflow schemas know no category dtype."""
+    plain = features.copy()
+    for name in plain.columns[plain.dtypes == "category"]:
+        plain[name] = plain[name].astype("object").where(plain[name].notna(), None)
+    return plain
+
+
+def log_behavior_model(model, spec: Mapping[str, Any], example: pd.DataFrame) -> str:
+    """Log the model with its spec as a pyfunc on the active run; return its model URI."""
+    example = example[model.feature_names].head(5)
+    scoring = spec["scoring"]
+    plain_example = as_signature_frame(example)
+    output = score_features(
+        model,
+        prepare_input(plain_example, model),
+        tiers=scoring["tiers"],
+        reason_tiers=list(scoring["tiers"]),
+        n_reasons=scoring["n_reasons"],
+    )
+    signature = infer_signature(plain_example, output)
+    with tempfile.TemporaryDirectory() as folder:
+        model_path = Path(folder) / MODEL_FILE
+        spec_path = Path(folder) / SPEC_FILE
+        model_path.write_bytes(pickle.dumps(model))
+        spec_path.write_text(json.dumps(spec, indent=2, default=str))
+        info = mlflow.pyfunc.log_model(
+            name=MODEL_NAME_IN_RUN,
+            python_model=BehaviorModel(),
+            artifacts={"model": str(model_path), "spec": str(spec_path)},
+            code_paths=[str(Path(behaviorlab.__file__).parent)],
+            signature=signature,
+            input_example=plain_example,
+        )
+    return info.model_uri
+
+
+def register_model(model_uri: str, name: str, tags: Mapping[str, Any]) -> str:
+    """Register a new version under ``name``; return the version number."""
+    version = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in tags.items()})
+    return str(version.version)
+
+
+def load_pyfunc(model_uri: str):
+    """Load a registered or logged model as deployment would."""
+    return mlflow.pyfunc.load_model(model_uri)
+
+
+def load_behavior_model(model_uri: str) -> tuple[Any, dict]:
+    """The fitted model and spec behind a pyfunc, for in-process batch work."""
+    python_model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
+    return python_model.model, python_model.spec
+
+
+def version_for(name: str, wanted: str) -> str | None:
+    """A version number, an alias or `latest` as a version number; None when there is none."""
+    if wanted.isdigit():
+        return wanted
+    client = MlflowClient()
+    if wanted == "latest":
+        versions = client.search_model_versions(f"name = '{name}'")
+        return str(max(int(found.version) for found in versions)) if versions else None
+    try:
+        return str(client.get_model_version_by_alias(name, wanted).version)
+    except mlflow.exceptions.MlflowException:
+        return None
+
+
+def version_info(name: str, version: str) -> dict[str, Any]:
+    """Tags and lineage of one version."""
+    found = MlflowClient().get_model_version(name, version)
+    return {"version": str(found.version), "run_id": found.run_id, "tags": dict(found.tags)}
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    """Point an alias at a version (aliases replace the deprecated stages)."""
+    MlflowClient().set_registered_model_alias(name, alias, version)
+
+
+def tag_version(name: str, version: str, tags: Mapping[str, Any]) -> None:
+    """Record decisions and figures on a version."""
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, str(value))
+
+
+def download_run_artifact(run_id: str, path: str, dst: str | Path) -> Path:
+    """Fetch one artifact of a run (e.g. its holdout snapshots) to a local folder."""
+    return Path(
+        mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(dst))
+    )
