@@ -12,6 +12,7 @@ from behaviorlab.apps.promotion import promote_version
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.features.builder import build_training_table
 from behaviorlab.modeling.pipeline import train_model
+from behaviorlab.scoring.drift import profile_features
 from behaviorlab.tracking import models, runs
 
 HOLDOUT_FILE = "holdout/holdout.parquet"
@@ -123,6 +124,7 @@ def model_spec(cfg: DictConfig, table) -> dict[str, Any]:
         "categorical_features": table.categorical_features,
         "scoring": to_plain(cfg.scoring),
         "data": cfg.data.name,
+        "profile": profile_features(table.frame, table.feature_names),
     }
 
 

@@ -1,0 +1,113 @@
+"""behaviorlab-score: probability, tier and top reasons for every eligible customer."""
+
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import hydra
+import pandas as pd
+from omegaconf import DictConfig
+
+from behaviorlab.apps.common import CONF_DIR, exit_on_user_error, to_plain
+from behaviorlab.data.sources import load_dataset
+from behaviorlab.errors import ConfigError
+from behaviorlab.scoring.batch import default_cutoff, score_chunks, scoring_snapshots, write_scores
+from behaviorlab.tracking import models, runs
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="score")
+def main(cfg: DictConfig) -> None:
+    """Console entry point."""
+    run(cfg)
+
+
+def parse_model_reference(reference: str) -> tuple[str, str]:
+    """`churn@champion`, `churn/3` or `churn` as (name, alias or version)."""
+    if "@" in reference:
+        name, alias = reference.split("@", 1)
+        return name, alias
+    if "/" in reference:
+        name, version = reference.rsplit("/", 1)
+        return name, version
+    return reference, "champion"
+
+
+@exit_on_user_error
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Score, write the file (atomically), log a scoring run; return the summary."""
+    tracking = to_plain(cfg.tracking)
+    runs.configure(tracking["tracking_uri"])
+    name, wanted = parse_model_reference(str(cfg.model))
+    version = models.version_for(name, wanted)
+    if version is None:
+        raise ConfigError(f"registered model {name!r} has no version for {wanted!r}")
+    model, spec = models.load_behavior_model(f"models:/{name}/{version}")
+    dataset = load_dataset(to_plain(cfg.data))
+    cutoff = pd.Timestamp(cfg.cutoff) if cfg.cutoff else default_cutoff(dataset.events)
+    snapshots = scoring_snapshots(dataset.events, spec["task"], cutoff)
+    chunks = score_chunks(
+        model,
+        spec,
+        dataset.events,
+        dataset.customers,
+        snapshots,
+        chunk_size=int(cfg.chunk_size),
+        reason_tiers=list(cfg.reason_tiers),
+        progress=bool(cfg.progress),
+    )
+    extra = {"model_name": name, "model_version": version, "scored_at": pd.Timestamp.now("UTC")}
+    path = Path(cfg.output.path)
+    summary = write_scores(chunks, path, extra, spec.get("profile"), float(cfg.psi_warn))
+    if cfg.output.duckdb:
+        load_into_duckdb(path, cfg.output.duckdb.database, cfg.output.duckdb.table)
+    result = {
+        "rows": summary.rows,
+        "tiers": summary.tier_counts,
+        "model_version": version,
+        "cutoff": str(cutoff),
+        "path": str(path),
+    }
+    log_scoring_run(tracking, cfg, name, version, cutoff, summary)
+    print_summary(name, version, cutoff, path, summary)
+    return result
+
+
+def load_into_duckdb(path: Path, database: str, table: str) -> None:
+    """Replace a DuckDB table with the scores in one transaction."""
+    reader = "read_csv_auto" if path.suffix == ".csv" else "read_parquet"
+    with duckdb.connect(database) as con:
+        con.execute("BEGIN")
+        con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM {reader}(?)', [str(path)])
+        con.execute("COMMIT")
+
+
+def log_scoring_run(tracking, cfg, name, version, cutoff, summary) -> None:
+    """A scoring run: which model, which cutoff, how many rows per tier, and drift."""
+    tags = {"model_name": name, "model_version": version, "kind": "scoring"}
+    with runs.open_run(tracking, f"score-{name}-v{version}", tags, cfg.experiment_name):
+        runs.log_params({"model": f"{name}/{version}", "cutoff": cutoff, "output": cfg.output.path})
+        runs.log_metrics(
+            {"rows": summary.rows}
+            | {f"tier_{tier}": count for tier, count in summary.tier_counts.items()}
+            | {f"probability_{k}": v for k, v in summary.probability_quantiles.items()}
+        )
+        if summary.drift is not None:
+            runs.log_metrics({"psi_max": float(summary.drift["psi"].max())})
+            runs.log_table(summary.drift, "drift/psi.csv")
+
+
+def print_summary(name, version, cutoff, path, summary) -> None:
+    """Rows, tiers, score distribution and drift warnings, in a few lines."""
+    tiers = ", ".join(f"{tier} {count:,}" for tier, count in sorted(summary.tier_counts.items()))
+    quantiles = summary.probability_quantiles
+    print(f"scored {summary.rows:,} customers at {cutoff:%Y-%m-%d} with {name} v{version}")
+    print(f"  tiers: {tiers}")
+    print(
+        f"  probability: mean {quantiles['mean']:.3f}, median {quantiles['p50']:.3f}, "
+        f"p90 {quantiles['p90']:.3f}"
+    )
+    if summary.drift is not None:
+        warned = summary.drift[summary.drift["warning"]]
+        for row in warned.itertuples():
+            print(f"  warning: feature {row.feature} drifted (PSI {row.psi:.2f})")
+    print(f"  scores: {path}")

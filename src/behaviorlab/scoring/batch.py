@@ -1,0 +1,167 @@
+"""Batch scoring at a cutoff: features from raw events with the model's own spec, in chunks.
+
+Events are sorted by customer once; each chunk of customers then takes a contiguous slice,
+so memory stays bounded by the chunk size whatever the number of customers.
+"""
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from tqdm import tqdm
+
+from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, TIMESTAMP
+from behaviorlab.errors import DataValidationError
+from behaviorlab.features.builder import build_features
+from behaviorlab.features.labels import eligible_snapshots
+from behaviorlab.features.snapshots import make_calendar_snapshots
+from behaviorlab.scoring.drift import DriftAccumulator
+from behaviorlab.scoring.predict import score_features
+
+
+@dataclass
+class ScoringSummary:
+    """What a scoring job did, for the printed summary and the MLflow scoring run."""
+
+    rows: int = 0
+    tier_counts: dict[str, int] = field(default_factory=dict)
+    probability_quantiles: dict[str, float] = field(default_factory=dict)
+    drift: pd.DataFrame | None = None
+
+
+def default_cutoff(events: pd.DataFrame) -> pd.Timestamp:
+    """End of data: midnight after the last event, so every event counts as history."""
+    return events[TIMESTAMP].max().normalize() + pd.Timedelta(days=1)
+
+
+def scoring_snapshots(events: pd.DataFrame, task: Mapping[str, Any], cutoff) -> pd.DataFrame:
+    """Every customer the task would score at the cutoff (eligible, never censored)."""
+    snapshots = make_calendar_snapshots(events, cutoffs=[str(pd.Timestamp(cutoff))])
+    return eligible_snapshots(events, snapshots, task)
+
+
+def iter_chunks(
+    events: pd.DataFrame, customers: pd.DataFrame | None, snapshots: pd.DataFrame, size: int
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]]:
+    """Yield (snapshots, events, customers) for consecutive groups of customers."""
+    events = events.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
+    snapshots = snapshots.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
+    ids = events[CUSTOMER_ID].to_numpy()
+    for start in range(0, len(snapshots), size):
+        chunk = snapshots.iloc[start : start + size]
+        first, last = chunk[CUSTOMER_ID].iloc[0], chunk[CUSTOMER_ID].iloc[-1]
+        lo, hi = np.searchsorted(ids, first, "left"), np.searchsorted(ids, last, "right")
+        chunk_customers = None
+        if customers is not None:
+            chunk_customers = customers[customers[CUSTOMER_ID].isin(chunk[CUSTOMER_ID])]
+        yield chunk, events.iloc[lo:hi], chunk_customers
+
+
+def check_feature_inputs(features: pd.DataFrame, feature_names: list[str]) -> None:
+    """Name the model inputs the rebuilt features lack (e.g. a missing attribute column)."""
+    missing = [name for name in feature_names if name not in features.columns]
+    if missing:
+        raise DataValidationError(
+            f"cannot score: the data provides no input for model features {missing}"
+        )
+
+
+def score_chunks(
+    model,
+    spec: Mapping[str, Any],
+    events: pd.DataFrame,
+    customers: pd.DataFrame | None,
+    snapshots: pd.DataFrame,
+    chunk_size: int,
+    reason_tiers: list[str],
+    progress: bool = True,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Yield (snapshot keys + scores, features) chunk by chunk."""
+    names = spec["feature_names"]
+    scoring = spec["scoring"]
+    chunks = iter_chunks(events, customers, snapshots, chunk_size)
+    total = -(-len(snapshots) // chunk_size)
+    for chunk, chunk_events, chunk_customers in tqdm(
+        chunks, total=total, desc="scoring", unit="chunk", disable=not progress
+    ):
+        built = build_features(chunk_events, chunk_customers, chunk, spec["features"])
+        features = chunk.merge(built, on=[CUSTOMER_ID, CUTOFF], how="left")
+        check_feature_inputs(features, names)
+        scored = score_features(
+            model, features[names], scoring["tiers"], reason_tiers, scoring["n_reasons"]
+        )
+        keys = features[[CUSTOMER_ID, CUTOFF]].reset_index(drop=True)
+        yield pd.concat([keys, scored], axis=1), features[names]
+
+
+class ChunkWriter:
+    """Appends frames to one Parquet or CSV file (chosen by suffix) without holding them."""
+
+    def __init__(self, path: Path, suffix: str):
+        self.path = path
+        self.suffix = suffix
+        self.parquet_: pq.ParquetWriter | None = None
+        self.rows_ = 0
+
+    def append(self, frame: pd.DataFrame) -> None:
+        """Write one chunk."""
+        if self.suffix == ".csv":
+            frame.to_csv(self.path, mode="a", header=self.rows_ == 0, index=False)
+        else:
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self.parquet_ is None:
+                self.parquet_ = pq.ParquetWriter(self.path, table.schema)
+            self.parquet_.write_table(table.cast(self.parquet_.schema))
+        self.rows_ += len(frame)
+
+    def close(self) -> None:
+        """Finish the file (Parquet needs its footer)."""
+        if self.parquet_ is not None:
+            self.parquet_.close()
+
+
+def write_scores(
+    chunks: Iterator[tuple[pd.DataFrame, pd.DataFrame]],
+    path: Path,
+    extra: Mapping[str, Any],
+    profile: Mapping[str, Any] | None,
+    psi_warn: float,
+) -> ScoringSummary:
+    """Stream scored chunks to Parquet or CSV under a temporary name, then rename into place.
+
+    A job that fails or is killed midway leaves no file at ``path``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    writer = ChunkWriter(temporary, path.suffix)
+    drift = DriftAccumulator(profile or {})
+    summary = ScoringSummary()
+    probabilities = []
+    try:
+        for scored, features in chunks:
+            scored = scored.assign(**extra)
+            for tier, count in scored["tier"].value_counts().items():
+                summary.tier_counts[tier] = summary.tier_counts.get(tier, 0) + int(count)
+            probabilities.append(scored["probability"].to_numpy())
+            drift.update(features)
+            writer.append(scored)
+        writer.close()
+        if writer.rows_ == 0:
+            raise DataValidationError("no eligible customer to score at this cutoff")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    summary.rows = writer.rows_
+    all_p = np.concatenate(probabilities)
+    summary.probability_quantiles = {
+        f"p{int(q * 100)}": float(np.quantile(all_p, q)) for q in (0.1, 0.5, 0.9, 0.99)
+    } | {"mean": float(all_p.mean())}
+    summary.drift = drift.report(warn_above=psi_warn) if profile else None
+    return summary
