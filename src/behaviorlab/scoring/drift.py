@@ -37,7 +37,7 @@ def count_bins(column: pd.Series, entry: Mapping[str, Any]) -> np.ndarray:
     if entry["kind"] == "categorical":
         levels = entry["levels"]
         labels = column.astype("object").map(str, na_action="ignore")
-        codes = pd.Categorical(labels, categories=levels).codes
+        codes = pd.Index(levels).get_indexer(labels)
         codes = np.where(codes < 0, len(levels), codes)
         return np.bincount(codes, minlength=len(levels) + 1).astype(float)
     values = column.to_numpy(dtype=float)
