@@ -42,3 +42,16 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real data sets not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+SMALL_SIM = {"n_customers": 3000, "seed": 11, "start": "2024-01-01", "end": "2025-06-30"}
+
+
+@pytest.fixture(scope="session")
+def small_sim_dir(tmp_path_factory) -> Path:
+    """A small simulated data set written once per test session (data_dir/sim/*.parquet)."""
+    from behaviorlab.data.simulator import write_simulation
+
+    data_dir = tmp_path_factory.mktemp("data")
+    write_simulation(out_dir=data_dir / "sim", **SMALL_SIM)
+    return data_dir
