@@ -1,0 +1,58 @@
+"""Map raw model scores to honest probabilities, fitted on validation predictions only."""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+
+from behaviorlab.errors import ConfigError
+
+EPSILON = 1e-6
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    """Log-odds of probabilities clipped away from 0 and 1."""
+    clipped = np.clip(p, EPSILON, 1 - EPSILON)
+    return np.log(clipped / (1 - clipped))
+
+
+class IsotonicCalibrator:
+    """Monotone step function from raw to calibrated probability."""
+
+    def fit(self, p: np.ndarray, y: np.ndarray) -> "IsotonicCalibrator":
+        """Fit the step function on validation scores and labels."""
+        self.isotonic_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
+        return self
+
+    def transform(self, p: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for raw scores."""
+        return self.isotonic_.predict(p)
+
+
+class SigmoidCalibrator:
+    """Platt scaling: a logistic regression on the raw log-odds (two parameters)."""
+
+    def fit(self, p: np.ndarray, y: np.ndarray) -> "SigmoidCalibrator":
+        """Fit slope and intercept on validation scores and labels, unpenalised."""
+        self.logistic_ = LogisticRegression(C=np.inf).fit(logit(p)[:, None], y)
+        return self
+
+    def transform(self, p: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities for raw scores."""
+        return self.logistic_.predict_proba(logit(p)[:, None])[:, 1]
+
+
+CALIBRATORS: dict[str, Callable[[], Any]] = {
+    "isotonic": IsotonicCalibrator,
+    "sigmoid": SigmoidCalibrator,
+}
+
+
+def fit_calibrator(p: np.ndarray, y: np.ndarray, cfg: Mapping[str, Any]):
+    """The calibrator named by ``cfg['method']``, fitted on validation predictions."""
+    method = cfg.get("method", "isotonic")
+    if method not in CALIBRATORS:
+        raise ConfigError(f"unknown calibration method {method!r}; choose {sorted(CALIBRATORS)}")
+    return CALIBRATORS[method]().fit(np.asarray(p, dtype=float), np.asarray(y))

@@ -1,0 +1,95 @@
+"""The fitted, calibrated model that the pyfunc wraps and batch scoring calls."""
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from behaviorlab.errors import DataValidationError
+
+
+def freeze_categories(table: pd.DataFrame, categorical: Sequence[str]) -> dict[str, list]:
+    """The category levels seen in training, so scoring maps new data onto the same codes."""
+    return {name: list(table[name].cat.categories) for name in categorical}
+
+
+def prepare_features(
+    X: pd.DataFrame,
+    feature_names: Sequence[str],
+    categories: dict[str, list],
+) -> pd.DataFrame:
+    """Columns in training order with training dtypes; unseen levels become missing."""
+    missing = [name for name in feature_names if name not in X.columns]
+    if missing:
+        raise DataValidationError(f"feature columns missing from the input: {missing}")
+    prepared = {}
+    for name in feature_names:
+        column = X[name]
+        if name in categories:
+            values = column.astype("object") if column.dtype == "category" else column
+            prepared[name] = pd.Categorical(values, categories=categories[name])
+        else:
+            prepared[name] = pd.to_numeric(column, errors="raise").astype("float64")
+    return pd.DataFrame(prepared, index=X.index)
+
+
+class CalibratedModel:
+    """A fitted estimator, its calibrator and the frozen input schema.
+
+    ``predict_proba`` is calibrated; ``contributions`` are on the uncalibrated log-odds
+    scale (exact SHAP), summing with ``expected_value`` to the raw log-odds.
+    """
+
+    def __init__(
+        self,
+        estimator,
+        calibrator,
+        feature_names: Sequence[str],
+        categories: dict[str, list],
+        kind: str,
+    ):
+        self.estimator = estimator
+        self.calibrator = calibrator
+        self.feature_names = list(feature_names)
+        self.categories_ = dict(categories)
+        self.categorical_features = list(categories)
+        self.kind = kind
+
+    @property
+    def expected_value(self) -> float:
+        """Log-odds baseline the contributions are measured from."""
+        return self.estimator.expected_value_
+
+    def prepare(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Enforce the training column order and dtypes."""
+        return prepare_features(X, self.feature_names, self.categories_)
+
+    def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated probability of the positive class."""
+        return self.estimator.predict_raw(self.prepare(X))
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probability of the positive class, in [0, 1]."""
+        return np.clip(self.calibrator.transform(self.predict_raw(X)), 0.0, 1.0)
+
+    def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Signed log-odds contribution of every feature for every row."""
+        return self.estimator.contributions(self.prepare(X))
+
+    def top_reasons(self, X: pd.DataFrame, k: int = 3) -> pd.DataFrame:
+        """The k features with the largest |contribution| per row, with their signed values."""
+        return rank_reasons(self.contributions(X), k)
+
+
+def rank_reasons(contributions: pd.DataFrame, k: int) -> pd.DataFrame:
+    """reason_1..k (feature names) and reason_1_value..k_value, largest |value| first."""
+    values = contributions.to_numpy()
+    k = min(k, values.shape[1])
+    order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :k]
+    names = np.asarray(contributions.columns, dtype=object)[order]
+    picked = np.take_along_axis(values, order, axis=1)
+    columns = {}
+    for rank in range(k):
+        columns[f"reason_{rank + 1}"] = names[:, rank]
+        columns[f"reason_{rank + 1}_value"] = picked[:, rank]
+    return pd.DataFrame(columns, index=contributions.index)

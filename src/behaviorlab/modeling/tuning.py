@@ -1,0 +1,87 @@
+"""Optuna studies that live in RDB storage, so a rerun resumes and only runs what is missing."""
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import optuna
+from hydra.utils import instantiate
+
+from behaviorlab.errors import ConfigError
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+
+
+def suggest_one(trial: optuna.Trial, name: str, spec: Mapping[str, Any]) -> Any:
+    """One value from a ``{type, low, high, log, step, choices}`` spec."""
+    kind = spec.get("type")
+    if kind == "float":
+        return trial.suggest_float(name, spec["low"], spec["high"], log=spec.get("log", False))
+    if kind == "int":
+        return trial.suggest_int(
+            name, spec["low"], spec["high"], step=spec.get("step", 1), log=spec.get("log", False)
+        )
+    if kind == "categorical":
+        return trial.suggest_categorical(name, list(spec["choices"]))
+    raise ConfigError(f"search space entry {name!r} has unknown type {kind!r}")
+
+
+def suggest_params(trial: optuna.Trial, space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """Sample every hyperparameter of a search space written as data in the model config."""
+    return {name: suggest_one(trial, name, spec) for name, spec in (space or {}).items()}
+
+
+def count_finished(study: optuna.Study) -> int:
+    """Trials that count towards the budget: completed or pruned (failed ones are retried)."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def open_study(storage_url: str, study_name: str, cfg: Mapping[str, Any]) -> optuna.Study:
+    """Create the study or load it to resume; the sampler seed moves on with each resume.
+
+    A resumed study re-seeded with the same seed would replay its first random trials, so
+    the seed is offset by the number of trials already stored.
+    """
+    study = optuna.create_study(
+        storage=storage_url,
+        study_name=study_name,
+        direction=cfg.get("direction", "maximize"),
+        pruner=instantiate(cfg["pruner"]) if cfg.get("pruner") else None,
+        load_if_exists=True,
+    )
+    sampler_cfg = dict(cfg.get("sampler") or {"_target_": "optuna.samplers.TPESampler"})
+    seed = sampler_cfg.pop("seed", None)
+    offset = len(study.get_trials(deepcopy=False))
+    study.sampler = instantiate(sampler_cfg, seed=None if seed is None else seed + offset)
+    return study
+
+
+def run_study(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    cfg: Mapping[str, Any],
+    callbacks: Sequence[TrialCallback] = (),
+) -> optuna.Study:
+    """Run the trials still missing to reach ``n_trials`` within ``timeout`` seconds."""
+    missing = int(cfg.get("n_trials", 20)) - count_finished(study)
+    if missing > 0:
+        study.optimize(
+            objective,
+            n_trials=missing,
+            timeout=cfg.get("timeout"),
+            callbacks=list(callbacks),
+            show_progress_bar=bool(cfg.get("show_progress_bar", False)),
+        )
+    return study
+
+
+def completed_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Trials with a value, in order."""
+    return study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+
+
+def trials_table(study: optuna.Study):
+    """One row per trial: number, state, value, params, durations."""
+    return study.trials_dataframe(
+        attrs=("number", "state", "value", "params", "duration", "user_attrs")
+    )
