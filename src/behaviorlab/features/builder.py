@@ -1,0 +1,155 @@
+"""The training table: snapshots, labels and features for one task, cached as Parquet.
+
+``build_features`` is the only place that runs the feature families; training and
+scoring both call it with a resolved spec, so they produce the same columns and dtypes.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import ibis
+import pandas as pd
+
+from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL, SNAPSHOT_KEYS
+from behaviorlab.errors import ConfigError
+from behaviorlab.features import cache
+from behaviorlab.features.engine import (
+    connect,
+    event_table,
+    join_before_cutoff,
+    snapshot_table,
+)
+from behaviorlab.features.families import EVENT_FAMILY_MODULES, attributes
+from behaviorlab.features.labels import default_data_end, label_from_attributes, label_snapshots
+from behaviorlab.features.snapshots import make_snapshots, sort_snapshots
+from behaviorlab.features.spec import (
+    categorical_features,
+    feature_columns,
+    feature_dtypes,
+    require_resolved,
+    resolve_feature_spec,
+)
+
+
+@dataclass(frozen=True)
+class TrainingTable:
+    """A built (or cached) training table and the resolved spec that produced it."""
+
+    frame: pd.DataFrame
+    resolved_features: dict
+    feature_names: list[str]
+    categorical_features: list[str]
+    from_cache: bool
+    path: Path | None
+
+
+def event_feature_tables(pit: ibis.Table, spec: dict) -> tuple[list[ibis.Table], list[str]]:
+    """Every enabled event family's aggregates, and the columns that are 0 when absent."""
+    tables, zeros = [], []
+    for name, module in EVENT_FAMILY_MODULES.items():
+        if spec[name]["enabled"]:
+            tables += module.compute(pit, spec[name])
+            zeros += module.zero_filled(spec[name])
+    return tables, zeros
+
+
+def join_onto_snapshots(snaps: ibis.Table, tables: list[ibis.Table]) -> ibis.Table:
+    """Left-join each aggregate onto the snapshots so every snapshot keeps one row."""
+    joined = snaps
+    for table in tables:
+        values = [c for c in table.columns if c not in SNAPSHOT_KEYS]
+        joined = joined.left_join(table, list(SNAPSHOT_KEYS)).select(
+            *[joined[c] for c in joined.columns], *[table[c] for c in values]
+        )
+    return joined
+
+
+def compute_event_features(
+    events: pd.DataFrame, snapshots: pd.DataFrame, spec: dict
+) -> pd.DataFrame:
+    """One DuckDB query over the point-in-time join for all enabled event families."""
+    snaps = snapshot_table(snapshots)
+    pit = join_before_cutoff(event_table(events), snaps)
+    tables, zeros = event_feature_tables(pit, spec)
+    query = join_onto_snapshots(snaps, tables)
+    frame = connect().execute(query)
+    return frame.fillna(dict.fromkeys(zeros, 0))
+
+
+def build_features(
+    events: pd.DataFrame | None,
+    customers: pd.DataFrame | None,
+    snapshots: pd.DataFrame,
+    spec: dict,
+) -> pd.DataFrame:
+    """``customer_id, cutoff, <features>`` for each snapshot, from a resolved spec."""
+    require_resolved(spec)
+    keys = sort_snapshots(snapshots[list(SNAPSHOT_KEYS)])
+    parts = [keys]
+    if any(spec[name]["enabled"] for name in EVENT_FAMILY_MODULES):
+        if events is None:
+            raise ConfigError("the feature spec has event families on but there are no events")
+        parts.append(compute_event_features(events, keys, spec))
+    if spec["attributes"]["enabled"]:
+        parts.append(attributes.compute(customers, keys, spec["attributes"]))
+    frame = keys
+    for part in parts[1:]:
+        frame = frame.merge(part, on=list(SNAPSHOT_KEYS), how="left", validate="one_to_one")
+    return frame[[*SNAPSHOT_KEYS, *feature_columns(spec)]].astype(feature_dtypes(spec))
+
+
+def label_table(
+    events: pd.DataFrame | None, customers: pd.DataFrame | None, task: dict, data_end
+) -> pd.DataFrame:
+    """Labelled snapshots for any task kind, attribute-only tasks included."""
+    if task.get("kind") == "attributes":
+        return label_from_attributes(customers, task)
+    if events is None:
+        raise ConfigError(f"task {task.get('name')!r} needs an event log")
+    snapshots = make_snapshots(events, customers, task.get("snapshots", {}))
+    return label_snapshots(events, snapshots, task, data_end)
+
+
+def without_label_column(features: dict, task: dict) -> dict:
+    """The task's label column must never become an attribute feature."""
+    label_column = task.get("label_column")
+    if not label_column:
+        return features
+    attrs = features.get("attributes", True)
+    attrs = {} if attrs is True else ({"enabled": False} if attrs is False else dict(attrs))
+    attrs["exclude"] = [*attrs.get("exclude", []), label_column]
+    return {**features, "attributes": attrs}
+
+
+def build_training_table(
+    events: pd.DataFrame | None,
+    customers: pd.DataFrame | None,
+    task: dict,
+    features: dict,
+    data_end=None,
+    cache_dir=None,
+    fingerprint: str | None = None,
+) -> TrainingTable:
+    """``customer_id, cutoff, label, <features>``; read from the cache when inputs match."""
+    resolved = resolve_feature_spec(without_label_column(features, task), events, customers)
+    if data_end is None and events is not None:
+        data_end = default_data_end(events)
+    names = feature_columns(resolved)
+    dtypes = {LABEL: "int64", **feature_dtypes(resolved)}
+    path = None
+    if cache_dir is not None:
+        data_key = fingerprint or "|".join(map(cache.fingerprint_frame, (events, customers)))
+        key = cache.cache_key(
+            {"data": data_key, "task": task, "features": resolved, "data_end": data_end}
+        )
+        path = cache.cache_path(cache_dir, key)
+        if path.exists():
+            frame = cache.read_cached(path, dtypes)
+            return TrainingTable(frame, resolved, names, categorical_features(resolved), True, path)
+    labels = label_table(events, customers, task, data_end)
+    built = build_features(events, customers, labels, resolved)
+    frame = labels.merge(built, on=[CUSTOMER_ID, CUTOFF], how="left", validate="one_to_one")
+    frame = frame[[CUSTOMER_ID, CUTOFF, LABEL, *names]].astype(dtypes)
+    if path is not None:
+        cache.write_cached(frame, path)
+    return TrainingTable(frame, resolved, names, categorical_features(resolved), False, path)

@@ -1,0 +1,77 @@
+"""The DuckDB side of features and labels: register frames, join events to cutoffs.
+
+Everything downstream is an Ibis expression over these tables, so the same definitions
+could run on another Ibis backend (Spark) unchanged.
+"""
+
+import ibis
+import pandas as pd
+import pyarrow as pa
+
+from behaviorlab.data.contract import (
+    AMOUNT,
+    CUSTOMER_ID,
+    CUTOFF,
+    EVENT,
+    SESSION_ID,
+    SNAPSHOT_KEYS,
+    TIMESTAMP,
+)
+
+MICROS_PER_DAY = 86_400_000_000
+AGE_US = "age_us"
+
+
+def connect() -> ibis.BaseBackend:
+    """A private in-memory DuckDB connection; nothing is written to disk."""
+    return ibis.duckdb.connect()
+
+
+def to_memtable(frame: pd.DataFrame, columns: list[str]) -> ibis.Table:
+    """Hand a pandas frame to the engine as Arrow (no per-row conversion)."""
+    return ibis.memtable(pa.Table.from_pandas(frame[columns], preserve_index=False))
+
+
+def event_table(events: pd.DataFrame) -> ibis.Table:
+    """The canonical event columns the features use; a missing amount becomes NULL."""
+    present = [c for c in (CUSTOMER_ID, TIMESTAMP, EVENT, AMOUNT, SESSION_ID) if c in events]
+    table = to_memtable(events, present)
+    if AMOUNT not in present:
+        table = table.mutate(**{AMOUNT: ibis.null("float64")})
+    return table
+
+
+def snapshot_table(snapshots: pd.DataFrame) -> ibis.Table:
+    """The (customer_id, cutoff) pairs as an engine table."""
+    return to_memtable(snapshots, list(SNAPSHOT_KEYS))
+
+
+def days_between(later: ibis.Value, earlier: ibis.Value) -> ibis.Value:
+    """Exact elapsed time in (fractional) days, computed from microseconds."""
+    return later.delta(earlier, unit="microsecond").cast("float64") / MICROS_PER_DAY
+
+
+def join_before_cutoff(events: ibis.Table, snapshots: ibis.Table) -> ibis.Table:
+    """Every event strictly before each of its customer's cutoffs, with its age in microseconds.
+
+    This join is the point-in-time guarantee: no feature expression sees any other rows.
+    """
+    joined = snapshots.join(
+        events,
+        [snapshots[CUSTOMER_ID] == events[CUSTOMER_ID], events[TIMESTAMP] < snapshots[CUTOFF]],
+    )
+    return joined.mutate(**{AGE_US: joined[CUTOFF].delta(joined[TIMESTAMP], unit="microsecond")})
+
+
+def join_window(
+    events: ibis.Table, snapshots: ibis.Table, lower_days: float | None, upper_days: float
+) -> ibis.Table:
+    """Events in ``[cutoff - lower_days, cutoff + upper_days)``; no lower bound when None."""
+    predicates = [
+        snapshots[CUSTOMER_ID] == events[CUSTOMER_ID],
+        events[TIMESTAMP] < snapshots[CUTOFF] + ibis.interval(days=int(upper_days)),
+    ]
+    if lower_days is not None:
+        since = snapshots[CUTOFF] - ibis.interval(days=int(lower_days))
+        predicates.append(events[TIMESTAMP] >= since)
+    return snapshots.join(events, predicates)

@@ -1,0 +1,238 @@
+"""A plain-pandas reference for a broad subset of the features, and a random event log.
+
+Written independently of the Ibis families (groupby and merge, one cutoff at a time) so
+that agreement between the two is evidence that both compute what the names promise.
+"""
+
+import numpy as np
+import pandas as pd
+
+KEYS = ["customer_id", "cutoff"]
+DAY = pd.Timedelta(days=1)
+EVENT_TYPES = (
+    "login",
+    "page_view",
+    "product_view",
+    "search",
+    "add_to_cart",
+    "checkout",
+    "purchase",
+    "upgrade",
+    "support_contact",
+    "error",
+)
+EVENT_WEIGHTS = (0.10, 0.30, 0.22, 0.08, 0.10, 0.06, 0.06, 0.01, 0.04, 0.03)
+
+
+def random_event_log(
+    n_customers: int, n_events: int, seed: int, start="2024-01-01", days: int = 540
+) -> pd.DataFrame:
+    """Bursty sessions over a vocabulary like the simulator's, with amounts on purchases."""
+    rng = np.random.default_rng(seed)
+    n_sessions = max(1, n_events // 4)
+    activity = rng.lognormal(0.0, 1.0, n_customers)
+    owner = rng.choice(n_customers, n_sessions, p=activity / activity.sum())
+    session_start = rng.integers(0, days * 86_400, n_sessions)
+    session_of = rng.integers(0, n_sessions, n_events)
+    offset = rng.exponential(240.0, n_events).astype("int64")
+    seconds = session_start[session_of] + offset
+    event = rng.choice(np.array(EVENT_TYPES), n_events, p=EVENT_WEIGHTS)
+    amount = np.where(event == "purchase", np.round(rng.gamma(2.0, 30.0, n_events), 2), np.nan)
+    ids = np.char.add("c", np.char.zfill(owner[session_of].astype(str), 6))
+    frame = pd.DataFrame(
+        {
+            "customer_id": pd.array(ids, dtype="str"),
+            "timestamp": (
+                np.datetime64(pd.Timestamp(start), "us") + seconds.astype("timedelta64[s]")
+            ).astype("datetime64[us]"),
+            "event": pd.array(event, dtype="str"),
+            "amount": amount,
+        }
+    )
+    return frame.sort_values(["timestamp", "customer_id"], ignore_index=True)
+
+
+def before_cutoff(events: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Events strictly before each snapshot's cutoff, with the cutoff attached."""
+    joined = snapshots.merge(events, on="customer_id", how="inner")
+    joined = joined[joined["timestamp"] < joined["cutoff"]]
+    return joined.assign(age=joined["cutoff"] - joined["timestamp"])
+
+
+def rfm(pit: pd.DataFrame, purchase_events: list[str]) -> pd.DataFrame:
+    """Recency, frequency, BG/NBD recency, T, tenure, purchase days and spend."""
+    bought = pit[pit["event"].isin(purchase_events)].assign(
+        day=lambda f: f["timestamp"].dt.floor("D")
+    )
+    g = bought.groupby(KEYS)
+    out = pd.DataFrame(
+        {
+            "first_day": g["day"].min(),
+            "last_day": g["day"].max(),
+            "purchase_days": g["day"].nunique().astype("float64"),
+            "monetary_total": g["amount"].sum(),
+            "monetary_mean": g["amount"].mean(),
+            "monetary_max": g["amount"].max(),
+        }
+    ).reset_index()
+    cutoff = out["cutoff"]
+    out["recency_days"] = (cutoff - out["last_day"]) / DAY
+    out["frequency"] = out["purchase_days"] - 1
+    out["bgnbd_recency_days"] = (out["last_day"] - out["first_day"]) / DAY
+    out["t_days"] = (cutoff - out["first_day"]) / DAY
+    tenure = pit.groupby(KEYS)["timestamp"].min().rename("first_event").reset_index()
+    out = tenure.merge(out, on=KEYS, how="left")
+    out["tenure_days"] = (out["cutoff"] - out["first_event"]) / DAY
+    out["purchase_days"] = out["purchase_days"].fillna(0.0)
+    out["monetary_total"] = out["monetary_total"].fillna(0.0)
+    return out.drop(columns=["first_day", "last_day", "first_event"])
+
+
+def activity(pit: pd.DataFrame, windows: list[int], event_types: list[str]) -> pd.DataFrame:
+    """Counts per window and type, and active days, from boolean masks."""
+    parts = []
+    for w in windows:
+        inside = pit[pit["age"] <= pd.Timedelta(days=w)]
+        g = inside.assign(day=inside["timestamp"].dt.floor("D")).groupby(KEYS)
+        part = pd.DataFrame(
+            {f"count_events_{w}d": g.size(), f"active_days_{w}d": g["day"].nunique()}
+        )
+        per_type = inside.groupby([*KEYS, "event"]).size().unstack("event")
+        for e in event_types:
+            col = per_type[e] if e in per_type.columns else pd.Series(0, index=part.index)
+            part[f"count_{e}_{w}d"] = col
+        parts.append(part)
+    return pd.concat(parts, axis=1).reset_index()
+
+
+def trends(pit: pd.DataFrame, windows: list[int], weeks: int) -> pd.DataFrame:
+    """Latest vs previous window, and a least-squares slope fitted per customer with numpy."""
+    out = pit[KEYS].drop_duplicates().set_index(KEYS)
+    for w in windows:
+        latest = pit[pit["age"] <= pd.Timedelta(days=w)].groupby(KEYS).size()
+        older = pit[(pit["age"] > pd.Timedelta(days=w)) & (pit["age"] <= pd.Timedelta(days=2 * w))]
+        previous = older.groupby(KEYS).size()
+        latest = latest.reindex(out.index, fill_value=0)
+        previous = previous.reindex(out.index, fill_value=0)
+        out[f"trend_diff_{w}d"] = (latest - previous).astype("float64")
+        out[f"trend_ratio_{w}d"] = (latest / previous.where(previous > 0)).astype("float64")
+    recent = pit[pit["age"] <= pd.Timedelta(days=7 * weeks)]
+    week = (weeks - 1) - (recent["age"] - pd.Timedelta(microseconds=1)) // pd.Timedelta(days=7)
+    counts = recent.assign(week=week).groupby([*KEYS, "week"]).size().unstack("week")
+    counts = counts.reindex(columns=range(weeks), fill_value=0).fillna(0)
+    counts = counts.reindex(out.index, fill_value=0)
+    slope = np.polyfit(np.arange(weeks), counts.to_numpy().T, 1)[0]
+    out[f"activity_slope_{weeks}w"] = slope
+    return out.reset_index()
+
+
+def gaps(pit: pd.DataFrame, purchase_events: list[str]) -> pd.DataFrame:
+    """Gap statistics between events and between purchase days (days, sample std)."""
+    ordered = pit.sort_values([*KEYS, "timestamp"])
+    gap = ordered.groupby(KEYS)["timestamp"].diff() / DAY
+    g = gap.groupby([ordered["customer_id"], ordered["cutoff"]])
+    out = pd.DataFrame(
+        {"gap_mean_days": g.mean(), "gap_std_days": g.std(), "gap_max_days": g.max()}
+    )
+    days = pit[pit["event"].isin(purchase_events)].assign(
+        timestamp=lambda f: f["timestamp"].dt.floor("D")
+    )
+    days = days[[*KEYS, "timestamp"]].drop_duplicates().sort_values([*KEYS, "timestamp"])
+    pgap = days.groupby(KEYS)["timestamp"].diff() / DAY
+    pg = pgap.groupby([days["customer_id"], days["cutoff"]])
+    purchases = pd.DataFrame(
+        {
+            "purchase_gap_mean_days": pg.mean(),
+            "purchase_gap_std_days": pg.std(),
+            "purchase_gap_max_days": pg.max(),
+        }
+    )
+    return out.join(purchases, how="left").reset_index()
+
+
+def shares(pit: pd.DataFrame, key_events: list[str]) -> pd.DataFrame:
+    """Days since key events, hour-bucket and weekend shares."""
+    hour = pit["timestamp"].dt.hour
+    flags = pd.DataFrame(
+        {
+            "share_night": hour < 6,
+            "share_morning": (hour >= 6) & (hour < 12),
+            "share_afternoon": (hour >= 12) & (hour < 18),
+            "share_evening": hour >= 18,
+            "share_weekend": pit["timestamp"].dt.dayofweek >= 5,
+        }
+    ).astype("float64")
+    out = flags.groupby([pit["customer_id"], pit["cutoff"]]).mean()
+    for e in key_events:
+        since = pit[pit["event"] == e].groupby(KEYS)["age"].min() / DAY
+        out[f"days_since_{e}"] = since
+    return out.reset_index()
+
+
+def sessions(pit: pd.DataFrame, gap_minutes: float) -> pd.DataFrame:
+    """Inferred sessions: split on gaps longer than the threshold, then per-session spans."""
+    ordered = pit.sort_values([*KEYS, "timestamp"])
+    gap = ordered.groupby(KEYS)["timestamp"].diff()
+    starts = gap.isna() | (gap > pd.Timedelta(minutes=gap_minutes))
+    session = starts.groupby([ordered["customer_id"], ordered["cutoff"]]).cumsum()
+    spans = ordered.assign(session=session).groupby([*KEYS, "session"])["timestamp"]
+    per_session = pd.DataFrame(
+        {"length": (spans.max() - spans.min()) / pd.Timedelta(minutes=1), "n": spans.size()}
+    ).reset_index()
+    g = per_session.groupby(KEYS)
+    return pd.DataFrame(
+        {
+            "session_count": g.size().astype("float64"),
+            "session_duration_mean_min": g["length"].mean(),
+            "events_per_session": g["n"].mean(),
+        }
+    ).reset_index()
+
+
+def diversity(pit: pd.DataFrame) -> pd.DataFrame:
+    """Distinct event types and the entropy (nats) of the mix."""
+    counts = pit.groupby([*KEYS, "event"]).size().rename("c").reset_index()
+    counts["p"] = counts["c"] / counts.groupby(KEYS)["c"].transform("sum")
+    counts["h"] = -counts["p"] * np.log(counts["p"])
+    g = counts.groupby(KEYS)
+    return pd.DataFrame(
+        {"distinct_event_types": g.size().astype("float64"), "event_entropy": g["h"].sum()}
+    ).reset_index()
+
+
+def funnel(pit: pd.DataFrame, steps: list[list[str]], windows: list[int]) -> pd.DataFrame:
+    """Furthest step per window (0 when no funnel event)."""
+    step_of = {name: i for i, names in enumerate(steps, start=1) for name in names}
+    step = pit["event"].map(step_of).fillna(0)
+    out = pit[KEYS].drop_duplicates().set_index(KEYS)
+    for w in windows:
+        inside = pit["age"] <= pd.Timedelta(days=w)
+        depth = (
+            step[inside].groupby([pit.loc[inside, "customer_id"], pit.loc[inside, "cutoff"]]).max()
+        )
+        out[f"funnel_depth_{w}d"] = depth.reindex(out.index).fillna(0).astype("float64")
+    return out.reset_index()
+
+
+def reference_features(events: pd.DataFrame, snapshots: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """The reference subset for a resolved spec, one row per snapshot (left join)."""
+    pit = before_cutoff(events, snapshots)
+    purchases = spec["purchase_events"]
+    parts = [
+        rfm(pit, purchases),
+        activity(pit, spec["activity"]["windows"], spec["activity"]["event_types"]),
+        trends(pit, spec["trends"]["windows"], spec["trends"]["slope_weeks"]),
+        gaps(pit, purchases),
+        shares(pit, spec["timing"]["key_events"]),
+        sessions(pit, spec["sessions"]["gap_minutes"]),
+        diversity(pit),
+        funnel(pit, spec["funnel"]["steps"], spec["funnel"]["windows"]),
+    ]
+    out = snapshots[KEYS].reset_index(drop=True)
+    for part in parts:
+        out = out.merge(part, on=KEYS, how="left")
+    zero = [c for c in out.columns if c.startswith(("count_", "active_days_", "funnel_depth_"))]
+    zero += ["purchase_days", "monetary_total", "session_count", "distinct_event_types"]
+    zero += [c for c in out.columns if c.startswith(("trend_diff_", "activity_slope_"))]
+    out[zero] = out[zero].fillna(0.0)
+    return out.astype({c: "float64" for c in out.columns if c not in KEYS})
