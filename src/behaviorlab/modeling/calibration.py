@@ -19,11 +19,17 @@ def logit(p: np.ndarray) -> np.ndarray:
 
 
 class IsotonicCalibrator:
-    """Monotone step function from raw to calibrated probability."""
+    """Monotone step function from raw to calibrated probability.
+
+    Steps are kept half an observation away from 0 and 1: a bin of the validation set with
+    no positives is not proof of a zero probability, and exact zeros make log loss explode.
+    """
 
     def fit(self, p: np.ndarray, y: np.ndarray) -> "IsotonicCalibrator":
         """Fit the step function on validation scores and labels."""
-        self.isotonic_ = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, y)
+        floor = 0.5 / len(p)
+        self.isotonic_ = IsotonicRegression(y_min=floor, y_max=1 - floor, out_of_bounds="clip")
+        self.isotonic_.fit(p, y)
         return self
 
     def transform(self, p: np.ndarray) -> np.ndarray:

@@ -1,0 +1,285 @@
+"""Training as a composition of small steps: split, tune, refit, calibrate, evaluate, explain."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from hydra.utils import instantiate
+from matplotlib.figure import Figure
+from sklearn.metrics import brier_score_loss, roc_auc_score
+
+from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL
+from behaviorlab.errors import BehaviorlabError
+from behaviorlab.modeling import plots
+from behaviorlab.modeling.calibration import fit_calibrator
+from behaviorlab.modeling.evaluation import compute_metrics, lift_table
+from behaviorlab.modeling.explain import (
+    build_explanation,
+    contributions_sample,
+    sample_rows,
+    shap_figures,
+    shap_importance,
+)
+from behaviorlab.modeling.model import CalibratedModel, freeze_categories, prepare_features
+from behaviorlab.modeling.splits import Split, carve_valid, make_splits, summarise_split
+from behaviorlab.modeling.tuning import (
+    TrialCallback,
+    open_study,
+    run_study,
+    suggest_params,
+    trials_table,
+)
+
+
+@dataclass
+class TrainingResult:
+    """Everything the app logs: the model, its figures and tables, and the test predictions."""
+
+    model: CalibratedModel
+    best_params: dict[str, Any]
+    metrics: dict[str, float]
+    tables: dict[str, pd.DataFrame]
+    figures: dict[str, Figure]
+    study: optuna.Study
+    split_summary: dict[str, float]
+    test_frame: pd.DataFrame = field(repr=False)
+
+
+@dataclass
+class FoldFit:
+    """A calibrated model fitted on one split, with its raw and calibrated test predictions."""
+
+    model: CalibratedModel
+    valid_auc: float
+    test_raw: np.ndarray
+    test_probability: np.ndarray
+
+
+def build_estimator(model_cfg: Mapping[str, Any], params: Mapping[str, Any]):
+    """The configured estimator (``_target_``) with one set of tuned hyperparameters."""
+    return instantiate(model_cfg["estimator"], params=dict(params), _convert_="all")
+
+
+def report_to(trial: optuna.Trial):
+    """A reporter that hands intermediate validation AUC to the pruner."""
+
+    def report(step: int, value: float) -> None:
+        trial.report(value, step)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {step} with validation AUC {value:.4f}")
+
+    return report
+
+
+def make_objective(X: pd.DataFrame, y: np.ndarray, split: Split, model_cfg: Mapping[str, Any]):
+    """Validation ROC AUC of one trial's hyperparameters, trained on the split's train rows."""
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest_params(trial, model_cfg.get("search_space"))
+        estimator = build_estimator(model_cfg, params).fit(
+            X.iloc[split.train],
+            y[split.train],
+            X.iloc[split.valid],
+            y[split.valid],
+            on_iteration=report_to(trial),
+        )
+        return float(roc_auc_score(y[split.valid], estimator.predict_raw(X.iloc[split.valid])))
+
+    return objective
+
+
+def tune(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    split: Split,
+    model_cfg: Mapping[str, Any],
+    tuning_cfg: Mapping[str, Any],
+    storage_url: str,
+    study_name: str,
+    callbacks: Sequence[TrialCallback],
+) -> optuna.Study:
+    """Open (or resume) the study and run the missing trials on one split."""
+    study = open_study(storage_url, study_name, tuning_cfg)
+    return run_study(study, make_objective(X, y, split, model_cfg), tuning_cfg, callbacks)
+
+
+def best_params_of(study: optuna.Study) -> dict[str, Any]:
+    """The best trial's parameters; a clear error when no trial completed."""
+    try:
+        return dict(study.best_params)
+    except ValueError as error:
+        raise BehaviorlabError(
+            f"study {study.study_name!r} has no completed trial; raise tuning.n_trials or "
+            "tuning.timeout"
+        ) from error
+
+
+def fit_split(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    split: Split,
+    model_cfg: Mapping[str, Any],
+    params: Mapping[str, Any],
+    calibration_cfg: Mapping[str, Any],
+    categories: dict[str, list],
+) -> FoldFit:
+    """Refit with fixed hyperparameters, calibrate on valid, score the test rows once."""
+    valid_X, valid_y = X.iloc[split.valid], y[split.valid]
+    estimator = build_estimator(model_cfg, params).fit(
+        X.iloc[split.train], y[split.train], valid_X, valid_y
+    )
+    valid_raw = estimator.predict_raw(valid_X)
+    calibrator = fit_calibrator(valid_raw, valid_y, calibration_cfg)
+    model = CalibratedModel(estimator, calibrator, list(X.columns), categories, model_cfg["kind"])
+    test_X = X.iloc[split.test]
+    return FoldFit(
+        model=model,
+        valid_auc=float(roc_auc_score(valid_y, valid_raw)),
+        test_raw=model.predict_raw(test_X) if len(test_X) else np.empty(0),
+        test_probability=model.predict_proba(test_X) if len(test_X) else np.empty(0),
+    )
+
+
+def all_rows_split(table: pd.DataFrame, split_cfg: Mapping[str, Any]) -> Split:
+    """Every row for training except a customer-grouped part kept for early stopping/calibration."""
+    train, valid = carve_valid(
+        table,
+        np.arange(len(table)),
+        float(split_cfg.get("valid_fraction", 0.2)),
+        int(split_cfg.get("seed", 0)),
+    )
+    return Split(train, valid, np.empty(0, dtype=int))
+
+
+def pooled_test_frame(table: pd.DataFrame, splits: Sequence[Split], fits: Sequence[FoldFit]):
+    """customer_id, cutoff, label and calibrated probability of every test row (all folds)."""
+    rows = np.concatenate([split.test for split in splits])
+    frame = table.iloc[rows][[CUSTOMER_ID, CUTOFF, LABEL]].reset_index(drop=True)
+    frame["probability"] = np.concatenate([fit.test_probability for fit in fits])
+    frame["raw_probability"] = np.concatenate([fit.test_raw for fit in fits])
+    return frame
+
+
+def summarise_splits(table: pd.DataFrame, splits: Sequence[Split]) -> dict[str, float]:
+    """Row counts and label rates per part, summed over folds for cross-validation."""
+    summaries = pd.DataFrame([summarise_split(table, split) for split in splits])
+    summary = summaries.mean().to_dict() | {"n_splits": len(splits)}
+    summary["test_rows"] = int(summaries["test_rows"].sum())
+    return summary
+
+
+def evaluate(
+    test_frame: pd.DataFrame, fits: Sequence[FoldFit], evaluation_cfg: Mapping[str, Any]
+) -> dict[str, float]:
+    """Test metrics on calibrated probabilities plus Brier before/after and validation AUC."""
+    y = test_frame[LABEL].to_numpy()
+    metrics = compute_metrics(
+        y,
+        test_frame["probability"].to_numpy(),
+        threshold=float(evaluation_cfg.get("threshold", 0.5)),
+        top_k_fracs=tuple(evaluation_cfg.get("top_k_fracs", (0.05, 0.1, 0.2))),
+    )
+    metrics["roc_auc_uncalibrated"] = float(roc_auc_score(y, test_frame["raw_probability"]))
+    metrics["brier_uncalibrated"] = float(brier_score_loss(y, test_frame["raw_probability"]))
+    metrics["brier_calibrated"] = metrics["brier"]
+    metrics["valid_roc_auc"] = float(np.mean([fit.valid_auc for fit in fits]))
+    return metrics
+
+
+def evaluation_figures(test_frame: pd.DataFrame, evaluation_cfg: Mapping[str, Any], lift):
+    """ROC, PR, calibration, gains and confusion figures of the test predictions."""
+    y = test_frame[LABEL].to_numpy()
+    p = test_frame["probability"].to_numpy()
+    return {
+        "roc": plots.plot_roc(y, p),
+        "pr": plots.plot_pr(y, p),
+        "calibration": plots.plot_calibration(
+            y, test_frame["raw_probability"].to_numpy(), p, int(evaluation_cfg.get("n_bins", 10))
+        ),
+        "gains": plots.plot_gains(lift),
+        "confusion": plots.plot_confusion(y, p, float(evaluation_cfg.get("threshold", 0.5))),
+    }
+
+
+def explain(
+    model: CalibratedModel, table: pd.DataFrame, explain_cfg: Mapping[str, Any], seed: int
+) -> tuple[dict[str, pd.DataFrame], dict[str, Figure]]:
+    """SHAP sample, global importance and shap figures on a capped sample of rows."""
+    rows = sample_rows(table, int(explain_cfg.get("max_rows", 2000)), seed)
+    sample = contributions_sample(model, rows)
+    importance = shap_importance(sample[model.feature_names])
+    explanation = build_explanation(model, rows, sample)
+    figures = shap_figures(explanation, importance, int(explain_cfg.get("n_dependence", 5)))
+    tables = {
+        "shap_sample": sample,
+        "shap_importance": importance,
+        model.estimator.importance_name: model.estimator.importance_table(),
+    }
+    return tables, figures
+
+
+def train_model(
+    table: pd.DataFrame,
+    feature_names: Sequence[str],
+    categorical_features: Sequence[str],
+    model_cfg: Mapping[str, Any],
+    split_cfg: Mapping[str, Any],
+    tuning_cfg: Mapping[str, Any],
+    calibration_cfg: Mapping[str, Any],
+    evaluation_cfg: Mapping[str, Any],
+    explain_cfg: Mapping[str, Any],
+    storage_url: str,
+    study_name: str,
+    on_trial_end: TrialCallback | None = None,
+) -> TrainingResult:
+    """Tune on the first split, refit per split, calibrate, evaluate on test, explain.
+
+    Out-of-time: one split; its model is the final model. Customer CV: metrics come from the
+    out-of-fold predictions pooled over all folds, and the final model is refit on all rows
+    (calibrated on a customer-grouped part held out of them).
+    """
+    table = table.reset_index(drop=True)
+    categories = freeze_categories(table, categorical_features)
+    X = prepare_features(table, feature_names, categories)
+    y = table[LABEL].to_numpy().astype(int)
+    splits = make_splits(table, split_cfg)
+    callbacks = [on_trial_end] if on_trial_end is not None else []
+    study = tune(X, y, splits[0], model_cfg, tuning_cfg, storage_url, study_name, callbacks)
+    params = best_params_of(study)
+    fits = [
+        fit_split(X, y, split, model_cfg, params, calibration_cfg, categories) for split in splits
+    ]
+    final = (
+        fits[0]
+        if len(fits) == 1
+        else fit_split(
+            X, y, all_rows_split(table, split_cfg), model_cfg, params, calibration_cfg, categories
+        )
+    )
+    test_frame = pooled_test_frame(table, splits, fits)
+    metrics = evaluate(test_frame, fits, evaluation_cfg)
+    lift = lift_table(
+        test_frame[LABEL].to_numpy(),
+        test_frame["probability"].to_numpy(),
+        int(evaluation_cfg.get("n_bins", 10)),
+    )
+    test_rows = table.iloc[np.concatenate([split.test for split in splits])]
+    seed = int(tuning_cfg.get("sampler", {}).get("seed") or 0)
+    explain_tables, explain_figures = explain(final.model, test_rows, explain_cfg, seed)
+    figures = evaluation_figures(test_frame, evaluation_cfg, lift) | {
+        "optuna_history": plots.plot_history(study),
+        "optuna_importances": plots.plot_param_importances(study),
+    }
+    return TrainingResult(
+        model=final.model,
+        best_params=params,
+        metrics=metrics,
+        tables={"lift": lift, "trials": trials_table(study)} | explain_tables,
+        figures=figures | explain_figures,
+        study=study,
+        split_summary=summarise_splits(table, splits),
+        test_frame=test_frame[[CUSTOMER_ID, CUTOFF, LABEL, "probability"]],
+    )
