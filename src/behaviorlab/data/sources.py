@@ -1,0 +1,161 @@
+"""Load a data config's events and customers as validated canonical frames.
+
+A data config (``conf/data/*.yaml``) has an ``events:`` block, an optional ``customers:``
+block, ``validation:`` rules and, for built-in data, a ``simulate:`` block used to generate
+the files on first use. See ``behaviorlab.data.contract`` for the canonical columns.
+"""
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from behaviorlab.data.contract import (
+    CUSTOMER_ID,
+    CUSTOMER_REQUIRED,
+    EVENT,
+    EVENT_OPTIONAL,
+    EVENT_REQUIRED,
+    SESSION_ID,
+    SIGNUP_AT,
+    TIMESTAMP,
+)
+from behaviorlab.data.mapping import map_columns, source_names
+from behaviorlab.data.readers import read_table
+from behaviorlab.data.validation import validate_customers, validate_events
+from behaviorlab.errors import ConfigError, DataValidationError
+
+EVENT_CONTRACT = (*EVENT_REQUIRED, *EVENT_OPTIONAL)
+CUSTOMER_CONTRACT = (*CUSTOMER_REQUIRED, SIGNUP_AT)
+FINGERPRINT_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Validated canonical frames of one data config, with their identity and time span."""
+
+    name: str
+    events: pd.DataFrame
+    customers: pd.DataFrame | None
+    fingerprint: str
+    data_start: pd.Timestamp
+    data_end: pd.Timestamp
+
+
+def load_dataset(data_cfg: Mapping, now: pd.Timestamp | None = None) -> Dataset:
+    """Load and validate a data config's events and customers (simulating them when absent)."""
+    simulate_if_absent(data_cfg)
+    rules = data_cfg.get("validation") or {}
+    events = load_events(data_cfg["events"], now=now, rules=rules)
+    customers = load_customers(data_cfg.get("customers"), events=events, rules=rules, now=now)
+    return Dataset(
+        name=data_cfg.get("name", "data"),
+        events=events,
+        customers=customers,
+        fingerprint=fingerprint_frames(events, customers),
+        data_start=events[TIMESTAMP].min(),
+        data_end=events[TIMESTAMP].max(),
+    )
+
+
+def simulate_if_absent(data_cfg: Mapping) -> None:
+    """Generate built-in data on first use, so the default config works on a fresh clone."""
+    simulate = data_cfg.get("simulate")
+    events_path = data_cfg["events"].get("path")
+    if not simulate or not events_path or Path(events_path).exists():
+        return
+    from behaviorlab.data.simulator import write_simulation
+
+    write_simulation(**simulate)
+
+
+def load_events(
+    spec: Mapping, now: pd.Timestamp | None = None, rules: Mapping | None = None
+) -> pd.DataFrame:
+    """Read, map and validate an ``events:`` block into the canonical event frame.
+
+    ``rules`` is the config's ``validation:`` block; ``now`` bounds future timestamps.
+    """
+    names = source_names(spec.get("columns"), EVENT_CONTRACT)
+    text_columns = [names[column] for column in (CUSTOMER_ID, TIMESTAMP, EVENT, SESSION_ID)]
+    raw = read_table(spec, text_columns, "events")
+    raw = add_constant_event(raw, spec.get("event_name"), names[EVENT], spec.get("columns"))
+    mapped = map_columns(raw, names, EVENT_REQUIRED, spec.get("columns"), "events")
+    return validate_events(mapped, parse_rules(spec, rules), now=now, names=names)
+
+
+def add_constant_event(
+    raw: pd.DataFrame, event_name: str | None, event_column: str, columns: Mapping | None
+) -> pd.DataFrame:
+    """Transaction files have no event column: every row is the configured event."""
+    if not event_name:
+        return raw
+    if (columns or {}).get(EVENT) or event_column in raw.columns:
+        raise ConfigError(
+            f"events.event_name is '{event_name}' but the data has an event column "
+            f"'{event_column}'; set either event_name or columns.event"
+        )
+    return raw.assign(**{event_column: event_name})
+
+
+def load_customers(
+    spec: Mapping | None,
+    events: pd.DataFrame | None = None,
+    rules: Mapping | None = None,
+    now: pd.Timestamp | None = None,
+) -> pd.DataFrame | None:
+    """Read a ``customers:`` block, or derive customers from event properties; None if unset.
+
+    ``from_events: [platform, ...]`` takes each customer's first non-null value of those
+    event columns (by timestamp), for data that carries attributes on every event.
+    """
+    if not spec:
+        return None
+    if spec.get("from_events"):
+        if events is None:
+            raise ConfigError("customers.from_events needs the events to derive customers from")
+        return validate_customers(derive_customers(events, spec["from_events"]), rules, now=now)
+    names = source_names(spec.get("columns"), CUSTOMER_CONTRACT)
+    raw = read_table(spec, [names[CUSTOMER_ID], names[SIGNUP_AT]], "customers")
+    mapped = map_columns(raw, names, CUSTOMER_REQUIRED, spec.get("columns"), "customers")
+    return validate_customers(mapped, parse_rules(spec, rules), now=now, names=names)
+
+
+def derive_customers(events: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
+    """One row per customer with the first non-null value of each attribute column."""
+    attributes = list(attributes)
+    missing = [column for column in attributes if column not in events.columns]
+    if missing:
+        raise DataValidationError(
+            f"customers.from_events: column '{missing[0]}' is not in the events; "
+            f"available columns: {', '.join(map(str, events.columns))}"
+        )
+    ordered = events.sort_values(TIMESTAMP, kind="stable")
+    first = ordered.groupby(CUSTOMER_ID, sort=True)[attributes].first()
+    return first.reset_index()
+
+
+def parse_rules(spec: Mapping, rules: Mapping | None) -> dict:
+    """Validation rules plus the block's own timestamp layout and time zone."""
+    return {
+        **(rules or {}),
+        "timestamp_format": spec.get("timestamp_format"),
+        "timezone": spec.get("timezone"),
+    }
+
+
+def fingerprint_frames(events: pd.DataFrame, customers: pd.DataFrame | None) -> str:
+    """A stable content hash of the canonical frames: same data, same fingerprint.
+
+    Used as a cache key and run tag, so it covers values, column names and dtypes.
+    """
+    digest = hashlib.sha256()
+    for frame in (events, customers):
+        if frame is None:
+            digest.update(b"none")
+            continue
+        digest.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:FINGERPRINT_LENGTH]

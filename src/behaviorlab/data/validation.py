@@ -1,0 +1,350 @@
+"""Check mapped event and customer frames against the contract and coerce canonical dtypes.
+
+Runs before any work. Every check is vectorised and a failure raises one
+DataValidationError naming the problem, the column (contract name and the user's name),
+the count and a few offending rows. Duplicate rows are not a failure: they are reported
+as a DataQualityWarning and dropped only when ``drop_duplicates`` is set.
+"""
+
+import re
+import warnings
+import zoneinfo
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from pandas.api import types
+
+from behaviorlab.data.contract import (
+    AMOUNT,
+    CUSTOMER_ID,
+    CUSTOMER_REQUIRED,
+    EVENT,
+    EVENT_OPTIONAL,
+    EVENT_REQUIRED,
+    SESSION_ID,
+    SIGNUP_AT,
+    TIMESTAMP,
+    TIMESTAMP_DTYPE,
+)
+from behaviorlab.errors import ConfigError, DataValidationError
+
+TEXT_DTYPE = "str"
+N_EXAMPLES = 3
+DEFAULT_RULES = {
+    "allow_negative_amounts": False,
+    "drop_duplicates": False,
+    "future_tolerance": "1d",
+    "timestamp_format": None,
+    "timezone": None,
+}
+OFFSET_AT_END = r"(?:Z|[+-]\d{2}:?\d{2})$"
+DAYS_SUFFIX = r"(?<=\d)\s*d\b"
+
+
+class DataQualityWarning(UserWarning):
+    """Input that is accepted but worth knowing about, such as duplicate rows."""
+
+
+def validate_events(
+    df: pd.DataFrame,
+    rules: Mapping | None = None,
+    now: pd.Timestamp | None = None,
+    names: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Return the events with canonical dtypes and column order, or raise on a broken rule.
+
+    ``df`` carries contract column names; ``names`` (contract -> user name) only makes the
+    messages speak of the user's columns. ``now`` defaults to the current UTC time.
+    """
+    rules = {**DEFAULT_RULES, **(rules or {})}
+    label = labeller(names)
+    reject_empty(df, "events")
+    require_columns(df, EVENT_REQUIRED, "events")
+    coerced = {
+        CUSTOMER_ID: coerce_text(df[CUSTOMER_ID], label(CUSTOMER_ID), allow_missing=False),
+        TIMESTAMP: parse_timestamps(
+            df[TIMESTAMP], label(TIMESTAMP), rules["timestamp_format"], rules["timezone"]
+        ),
+        EVENT: coerce_text(df[EVENT], label(EVENT), allow_missing=False),
+    }
+    if AMOUNT in df.columns:
+        coerced[AMOUNT] = coerce_amounts(df[AMOUNT], label(AMOUNT), rules["allow_negative_amounts"])
+    if SESSION_ID in df.columns:
+        coerced[SESSION_ID] = coerce_text(df[SESSION_ID], label(SESSION_ID), allow_missing=True)
+    reject_future(coerced[TIMESTAMP], label(TIMESTAMP), resolve_now(now), rules["future_tolerance"])
+    events = order_columns(df.assign(**coerced), [*EVENT_REQUIRED, *EVENT_OPTIONAL])
+    return handle_duplicates(events, rules["drop_duplicates"], "events")
+
+
+def validate_customers(
+    df: pd.DataFrame,
+    rules: Mapping | None = None,
+    now: pd.Timestamp | None = None,
+    names: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Return one row per customer with canonical dtypes; text attributes become categories.
+
+    A missing ``signup_at`` is allowed (the customer's signup is unknown); a customer id
+    that appears twice is not, because attributes would then be ambiguous.
+    """
+    rules = {**DEFAULT_RULES, **(rules or {})}
+    label = labeller(names)
+    reject_empty(df, "customers")
+    require_columns(df, CUSTOMER_REQUIRED, "customers")
+    coerced = {CUSTOMER_ID: coerce_text(df[CUSTOMER_ID], label(CUSTOMER_ID), allow_missing=False)}
+    if SIGNUP_AT in df.columns:
+        signup = parse_timestamps(
+            df[SIGNUP_AT],
+            label(SIGNUP_AT),
+            rules["timestamp_format"],
+            rules["timezone"],
+            allow_missing=True,
+        )
+        reject_future(signup, label(SIGNUP_AT), resolve_now(now), rules["future_tolerance"])
+        coerced[SIGNUP_AT] = signup
+    attributes = [column for column in df.columns if column not in (CUSTOMER_ID, SIGNUP_AT)]
+    coerced |= {
+        column: df[column].astype("category")
+        for column in attributes
+        if types.is_string_dtype(df[column]) or isinstance(df[column].dtype, pd.CategoricalDtype)
+    }
+    customers = order_columns(df.assign(**coerced), [CUSTOMER_ID, SIGNUP_AT])
+    customers = handle_duplicates(customers, rules["drop_duplicates"], "customers")
+    reject_repeated_ids(customers, label(CUSTOMER_ID))
+    return customers
+
+
+def labeller(names: Mapping[str, str] | None):
+    """A function naming a contract column the way a user recognises it: 'date' (timestamp)."""
+    names = dict(names or {})
+
+    def label(column: str) -> str:
+        user = names.get(column, column)
+        return f"'{column}'" if user == column else f"'{user}' ({column})"
+
+    return label
+
+
+def reject_empty(df: pd.DataFrame, what: str) -> None:
+    """An empty table is always a mistake upstream (wrong file, filter or query)."""
+    if df.empty:
+        raise DataValidationError(f"{what}: the input has no rows")
+
+
+def require_columns(df: pd.DataFrame, required: Sequence[str], what: str) -> None:
+    """Name the first missing contract column and list what is there instead."""
+    missing = [column for column in required if column not in df.columns]
+    if missing:
+        raise DataValidationError(
+            f"{what}: required column '{missing[0]}' is missing; "
+            f"available columns: {', '.join(map(str, df.columns))}"
+        )
+
+
+def examples(values: pd.Series, mask: pd.Series) -> str:
+    """A few offending rows as `row <index> <value>`, the index being the row in the input."""
+    shown = values[mask.to_numpy()].head(N_EXAMPLES)
+    return ", ".join(f"row {index} {value!r}" for index, value in shown.items())
+
+
+def count_phrase(mask: pd.Series, total: int) -> str:
+    """'3 of 1,000' style counts."""
+    return f"{int(mask.sum()):,} of {total:,}"
+
+
+def coerce_text(series: pd.Series, label: str, allow_missing: bool) -> pd.Series:
+    """Ids and names as text; integers become their decimal text, other types are refused."""
+    if types.is_bool_dtype(series) or types.is_datetime64_any_dtype(series):
+        raise wrong_type(series, label, "text or integers")
+    if types.is_float_dtype(series):
+        fractional = series.notna() & (series % 1 != 0)
+        if fractional.any():
+            raise DataValidationError(
+                f"column {label} holds {count_phrase(fractional, len(series))} non-integer "
+                f"numbers where text or integer ids are expected: {examples(series, fractional)}"
+            )
+        series = series.astype("Int64")
+    text = series.astype(TEXT_DTYPE)
+    if not allow_missing:
+        missing = text.isna() | text.eq("")
+        if missing.any():
+            raise DataValidationError(
+                f"column {label} is empty in {count_phrase(missing, len(text))} rows "
+                f"(null ids or names are not allowed): {examples(series, missing)}"
+            )
+    return text
+
+
+def wrong_type(series: pd.Series, label: str, expected: str) -> DataValidationError:
+    """The error for a column whose dtype cannot mean what the contract needs."""
+    return DataValidationError(
+        f"column {label} has type {series.dtype}, which cannot be read as {expected} "
+        f"({len(series):,} rows): {examples(series, series.notna())}"
+    )
+
+
+def parse_timestamps(
+    series: pd.Series,
+    label: str,
+    timestamp_format: str | None,
+    timezone: str | None,
+    allow_missing: bool = False,
+) -> pd.Series:
+    """Timestamps as naive UTC ``datetime64[us]``.
+
+    Text is parsed with ``timestamp_format`` (ISO 8601 when unset). Values with an offset
+    are converted with it; naive values are wall-clock time in ``timezone`` (UTC when
+    unset). In the repeated hour when clocks go back, naive times are read as standard
+    time; times skipped when clocks go forward move forward to the first valid time.
+    """
+    check_timezone(timezone)
+    missing = series.isna()
+    if missing.any() and not allow_missing:
+        raise DataValidationError(
+            f"column {label} has no timestamp in {count_phrase(missing, len(series))} rows: "
+            f"{examples(series.astype(object), missing)}"
+        )
+    if types.is_datetime64_any_dtype(series):
+        parsed = series
+    elif types.is_string_dtype(series) or (
+        types.is_integer_dtype(series) and timestamp_format is not None
+    ):
+        parsed = parse_text_timestamps(series.astype(TEXT_DTYPE), timestamp_format, timezone)
+    else:
+        raise wrong_type(series, label, "timestamps (set timestamp_format for text or integers)")
+    unparsed = parsed.isna() & ~missing
+    if unparsed.any():
+        layout = f"timestamp_format '{timestamp_format}'" if timestamp_format else "ISO 8601"
+        raise DataValidationError(
+            f"column {label} has {count_phrase(unparsed, len(series))} values that do not parse "
+            f"as timestamps with {layout}: {examples(series, unparsed)}"
+            + ("" if timestamp_format else "; set timestamp_format for other layouts")
+        )
+    return to_naive_utc(parsed, timezone).astype(TIMESTAMP_DTYPE)
+
+
+def check_timezone(timezone: str | None) -> None:
+    """Fail early, as a config problem, on a time zone name the tz database does not know."""
+    if timezone is None:
+        return
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"timezone '{timezone}' is not a known IANA time zone (e.g. 'Europe/Paris')"
+        ) from None
+
+
+def parse_text_timestamps(
+    text: pd.Series, timestamp_format: str | None, timezone: str | None
+) -> pd.Series:
+    """Parse text; the result is aware UTC, or naive wall-clock time in ``timezone``."""
+    layout = timestamp_format or "ISO8601"
+    if timezone is None:
+        return pd.to_datetime(text, format=layout, errors="coerce", utc=True)
+    has_offset = text.str.contains(OFFSET_AT_END, regex=True, na=False)
+    aware = pd.to_datetime(text.where(has_offset), format=layout, errors="coerce", utc=True)
+    local = pd.to_datetime(text.where(~has_offset), format=layout, errors="coerce")
+    return aware.where(has_offset, localize_to_utc(local, timezone))
+
+
+def localize_to_utc(naive: pd.Series, timezone: str) -> pd.Series:
+    """Read naive wall-clock times in ``timezone`` and express them in UTC."""
+    standard_time = np.zeros(len(naive), dtype=bool)
+    local = naive.dt.tz_localize(timezone, ambiguous=standard_time, nonexistent="shift_forward")
+    return local.dt.tz_convert("UTC")
+
+
+def to_naive_utc(parsed: pd.Series, timezone: str | None) -> pd.Series:
+    """Drop the zone after converting to UTC; naive values in ``timezone`` are localised first."""
+    if parsed.dt.tz is not None:
+        return parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    if timezone is not None:
+        return localize_to_utc(parsed, timezone).dt.tz_localize(None)
+    return parsed
+
+
+def coerce_amounts(series: pd.Series, label: str, allow_negative: bool) -> pd.Series:
+    """Amounts as float64; missing amounts are allowed (events without money)."""
+    if types.is_bool_dtype(series) or types.is_datetime64_any_dtype(series):
+        raise wrong_type(series, label, "numbers")
+    amounts = pd.to_numeric(series, errors="coerce").astype("float64")
+    not_numeric = amounts.isna() & series.notna()
+    if not_numeric.any():
+        raise DataValidationError(
+            f"column {label} has {count_phrase(not_numeric, len(series))} values that are not "
+            f"numbers: {examples(series, not_numeric)}"
+        )
+    negative = amounts < 0
+    if negative.any() and not allow_negative:
+        raise DataValidationError(
+            f"column {label} has {count_phrase(negative, len(series))} negative amounts: "
+            f"{examples(series, negative)}; set validation.allow_negative_amounts: true "
+            f"if refunds are expected"
+        )
+    return amounts
+
+
+def resolve_now(now: pd.Timestamp | None) -> pd.Timestamp:
+    """``now`` as naive UTC; the current time when not given."""
+    stamp = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+    return stamp.tz_convert("UTC").tz_localize(None) if stamp.tz is not None else stamp
+
+
+def reject_future(
+    timestamps: pd.Series, label: str, now: pd.Timestamp, tolerance: str | None
+) -> None:
+    """Timestamps after now (plus a tolerance for clock skew) mean a wrong format or zone."""
+    limit = now + parse_tolerance(tolerance)
+    future = timestamps > limit
+    if future.any():
+        raise DataValidationError(
+            f"column {label} has {count_phrase(future, len(timestamps))} timestamps later than "
+            f"now + future_tolerance ({limit}): {examples(timestamps.astype(str), future)}"
+        )
+
+
+def parse_tolerance(tolerance: str | None) -> pd.Timedelta:
+    """A duration such as '1d', '12h' or '30min' (pandas deprecates the lower-case day unit)."""
+    text = re.sub(DAYS_SUFFIX, "D", str(tolerance or 0))
+    try:
+        return pd.Timedelta(text)
+    except ValueError:
+        raise ConfigError(
+            f"validation.future_tolerance '{tolerance}' is not a duration (e.g. 1d, 12h)"
+        ) from None
+
+
+def order_columns(df: pd.DataFrame, leading: Sequence[str]) -> pd.DataFrame:
+    """Contract columns first in contract order, then the user's property columns."""
+    first = [column for column in leading if column in df.columns]
+    return df[first + [column for column in df.columns if column not in first]]
+
+
+def handle_duplicates(df: pd.DataFrame, drop: bool, what: str) -> pd.DataFrame:
+    """Report fully identical rows; drop them only when configured (they may be real repeats)."""
+    duplicated = df.duplicated()
+    if not duplicated.any():
+        return df.reset_index(drop=True)
+    rows = df.index[duplicated.to_numpy()][:N_EXAMPLES]
+    first = df.loc[rows[0]].to_dict()
+    action = "dropped" if drop else "kept (set validation.drop_duplicates: true to drop them)"
+    warnings.warn(
+        f"{what}: {count_phrase(duplicated, len(df))} rows duplicate an earlier row and were "
+        f"{action}; e.g. rows {', '.join(map(str, rows))} (row {rows[0]}: {first})",
+        DataQualityWarning,
+        stacklevel=3,
+    )
+    kept = df.loc[~duplicated] if drop else df
+    return kept.reset_index(drop=True)
+
+
+def reject_repeated_ids(customers: pd.DataFrame, label: str) -> None:
+    """One row per customer, or attributes would be ambiguous."""
+    repeated = customers[CUSTOMER_ID].duplicated(keep=False)
+    if repeated.any():
+        raise DataValidationError(
+            f"column {label} repeats ids: {count_phrase(repeated, len(customers))} rows share "
+            f"an id with another row: {examples(customers[CUSTOMER_ID], repeated)}"
+        )
