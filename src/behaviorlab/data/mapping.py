@@ -41,7 +41,7 @@ def map_columns(
             source = (
                 f"mapped from '{user_name}'"
                 if user_name != contract_name
-                else "not mapped (set columns." + contract_name + ")"
+                else f"not mapped; set columns.{contract_name} to your column's name"
             )
             raise DataValidationError(
                 f"{what}: required column '{contract_name}' ({source}) is missing; "
