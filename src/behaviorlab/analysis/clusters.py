@@ -9,6 +9,7 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 from sklearn.mixture import GaussianMixture
+from threadpoolctl import threadpool_limits
 
 from behaviorlab.data.contract import CUSTOMER_ID
 from behaviorlab.errors import ConfigError, DataValidationError
@@ -33,13 +34,18 @@ def scale_features(features: pd.DataFrame) -> pd.DataFrame:
 
 
 def fit_labels(scaled: pd.DataFrame, k: int, method: str = "kmeans", seed: int = 0) -> np.ndarray:
-    """Cluster labels 0..k-1 from one fit."""
+    """Cluster labels 0..k-1 from one fit.
+
+    One BLAS/OpenMP thread: these fits are small, and on a busy machine more threads
+    contend and run many times slower.
+    """
     if method not in METHODS:
         raise ConfigError(f"clustering method must be one of {METHODS}, got '{method}'")
     values = scaled.to_numpy()
-    if method == "kmeans":
-        return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(values)
-    return GaussianMixture(n_components=k, random_state=seed).fit(values).predict(values)
+    with threadpool_limits(limits=1):
+        if method == "kmeans":
+            return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(values)
+        return GaussianMixture(n_components=k, random_state=seed).fit(values).predict(values)
 
 
 def score_k(

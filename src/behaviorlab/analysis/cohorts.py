@@ -56,7 +56,7 @@ def assign_behaviour_cohorts(
         select distinct a.{CUSTOMER_ID}
         from anchors a join events e on e.{CUSTOMER_ID} = a.{CUSTOMER_ID}
         where e.{EVENT} = $event
-          and e.{TIMESTAMP} >= a.anchor_at
+          and e.{TIMESTAMP} > a.anchor_at
           and e.{TIMESTAMP} < a.anchor_at + to_microseconds({_micros(within_days)}::bigint)
         """,
         {"event": event},

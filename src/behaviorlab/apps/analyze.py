@@ -1,0 +1,144 @@
+"""behaviorlab-analyze: run the configured analyses, write their outputs, log one MLflow run."""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pandas as pd
+from omegaconf import DictConfig
+
+from behaviorlab.analysis.pipeline import ANALYSES, Inputs, Result
+from behaviorlab.analysis.report import Section, render_report
+from behaviorlab.apps.common import exit_on_user_error, to_plain
+from behaviorlab.data.sources import load_dataset
+from behaviorlab.errors import ConfigError
+from behaviorlab.tracking import runs
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[3] / "conf")
+
+
+@exit_on_user_error
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Load the data, run each configured analysis, write and log the outputs.
+
+    Returns the metrics, the output folder and the report path.
+    """
+    settings = to_plain(cfg.analysis) or {}
+    chosen = [name for name in ANALYSES if name in settings]
+    unknown = sorted(set(settings) - set(ANALYSES))
+    if unknown or not chosen:
+        raise ConfigError(f"unknown analyses {unknown}; choose from {list(ANALYSES)} or all")
+    data_cfg = to_plain(cfg.data)
+    dataset = load_dataset(data_cfg)
+    inputs = Inputs(
+        events=dataset.events,
+        customers=dataset.customers,
+        data_end=dataset.data_end,
+        truth=read_truth(cfg.get("truth_path"), data_cfg),
+    )
+    results = [ANALYSES[name](inputs, settings[name]) for name in chosen]
+    title = f"Behavioural analyses: {dataset.name}"
+    subtitle = (
+        f"{len(dataset.events):,} events of {dataset.events['customer_id'].nunique():,} customers, "
+        f"{dataset.data_start:%Y-%m-%d} to {dataset.data_end:%Y-%m-%d}; "
+        f"data fingerprint {dataset.fingerprint}."
+    )
+    folder = write_outputs(Path(cfg.output_dir), results, title, subtitle)
+    metrics = {key: value for result in results for key, value in result.metrics.items()}
+    tracking = {key: cfg.tracking.get(key) for key in ("tracking_uri", "artifact_location")}
+    with runs.open_run(
+        tracking,
+        cfg.run_name,
+        tags={"analyses": ",".join(chosen), "data": dataset.name},
+        experiment_name=cfg.experiment_name,
+    ):
+        runs.log_params({"data_fingerprint": dataset.fingerprint, **flatten(settings)})
+        runs.log_metrics(metrics)
+        runs.log_artifacts(folder)
+    return {**metrics, "output_dir": str(folder), "report": str(folder / "report.html")}
+
+
+def read_truth(truth_path: str | None, data_cfg: dict) -> pd.DataFrame | None:
+    """Known segments: the configured file, or truth.parquet beside the events file."""
+    if truth_path:
+        path = Path(truth_path)
+    else:
+        events_path = (data_cfg.get("events") or {}).get("path")
+        path = Path(events_path).parent / "truth.parquet" if events_path else None
+    if path is None or not path.exists():
+        return None
+    truth = pd.read_parquet(path)
+    return truth.assign(customer_id=truth["customer_id"].astype("str"))
+
+
+def write_outputs(folder: Path, results: list[Result], title: str, subtitle: str) -> Path:
+    """Tables (Parquet, CSV), charts (PNG), briefs (Markdown) and report.html, in one folder.
+
+    Everything is written to a temporary sibling folder that is renamed into place at the
+    end, so a folder that exists is always complete.
+    """
+    target = unique_folder(folder)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        sections = [write_result(staging, result) for result in results]
+        (staging / "report.html").write_text(render_report(title, subtitle, sections), "utf-8")
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def unique_folder(folder: Path) -> Path:
+    """The folder itself, or with a -2, -3... suffix when a run already used the name."""
+    candidate, number = folder, 1
+    while candidate.exists():
+        number += 1
+        candidate = folder.with_name(f"{folder.name}-{number}")
+    return candidate
+
+
+def write_result(staging: Path, result: Result) -> Section:
+    """One analysis's files under its own subfolder; returns its report section."""
+    out = staging / result.name
+    out.mkdir()
+    for name, table in {**result.tables, **result.details}.items():
+        table.to_parquet(out / f"{name}.parquet", index=False)
+        table.to_csv(out / f"{name}.csv", index=False)
+    charts = []
+    for name, figure in result.figures.items():
+        figure.savefig(out / f"{name}.png")
+        charts.append(out / f"{name}.png")
+    if result.text:
+        (out / "brief.md").write_text(result.text, "utf-8")
+    shown = [(name.replace("_", " "), table) for name, table in result.tables.items()]
+    return Section(result.title, result.text, shown, charts)
+
+
+def flatten(settings: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested settings as dotted keys, for MLflow parameters (presets are already applied)."""
+    flat = {}
+    for key, value in settings.items():
+        if key == "presets":
+            continue
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="analyze")
+def main(cfg: DictConfig) -> None:
+    """Command-line entry point; prints where the report is."""
+    result = run(cfg)
+    print(f"analyses written to {result['output_dir']}\nreport: {result['report']}")
+
+
+if __name__ == "__main__":
+    main()
