@@ -64,7 +64,7 @@ class LightGBMEstimator:
         class_weight: str | None = None,
         monotone_constraints: Mapping[str, int] | None = None,
         report_every: int = 10,
-        n_jobs: int = 2,
+        n_jobs: int = 1,
         seed: int = 0,
     ):
         self.params = params

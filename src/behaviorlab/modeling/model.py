@@ -26,8 +26,9 @@ def prepare_features(
     for name in feature_names:
         column = X[name]
         if name in categories:
-            values = column.astype("object") if column.dtype == "category" else column
-            prepared[name] = pd.Categorical(values, categories=categories[name])
+            values = column.astype("object")
+            known = values.where(values.isin(categories[name]))
+            prepared[name] = pd.Categorical(known, categories=categories[name])
         else:
             prepared[name] = pd.to_numeric(column, errors="raise").astype("float64")
     return pd.DataFrame(prepared, index=X.index)

@@ -1,0 +1,126 @@
+"""train_model end to end on synthetic tables, with the real config files of this room."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from omegaconf import OmegaConf
+
+from behaviorlab.modeling.pipeline import train_model
+from tests.unit.test_modeling_data import CATEGORICAL, FEATURES, make_table
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+EVALUATION = {"threshold": 0.5, "top_k_fracs": [0.05, 0.1, 0.2], "n_bins": 10}
+EXPLAIN = {"max_rows": 300, "n_dependence": 2}
+
+
+def load(group: str, name: str, **overrides) -> dict:
+    """A config file of this room resolved against a seed, with overrides merged in."""
+    node = OmegaConf.merge(
+        {"seed": 7}, {"node": OmegaConf.load(CONF / group / f"{name}.yaml")}, {"node": overrides}
+    )
+    return OmegaConf.to_container(node, resolve=True)["node"]
+
+
+def train(table, tmp_path, model="lightgbm", split="out_of_time", name="study", n_trials=3):
+    model_cfg = load("model", model)
+    if model == "lightgbm":
+        model_cfg["estimator"] |= {"n_estimators": 150, "early_stopping_rounds": 20}
+    return train_model(
+        table,
+        FEATURES,
+        CATEGORICAL,
+        model_cfg=model_cfg,
+        split_cfg=load("split", split),
+        tuning_cfg=load("tuning", "smoke", n_trials=n_trials),
+        calibration_cfg={"method": "isotonic"},
+        evaluation_cfg=EVALUATION,
+        explain_cfg=EXPLAIN,
+        storage_url=f"sqlite:///{tmp_path / 'optuna.db'}",
+        study_name=name,
+    )
+
+
+@pytest.fixture(scope="module")
+def lightgbm_result(tmp_path_factory):
+    return train(make_table(2000, 4), tmp_path_factory.mktemp("lgb"))
+
+
+def test_lightgbm_out_of_time_result_is_complete(lightgbm_result):
+    result = lightgbm_result
+    metrics = result.metrics
+    assert metrics["roc_auc"] > 0.7
+    assert 0 <= metrics["brier"] <= 0.25
+    assert {
+        "brier_uncalibrated",
+        "brier_calibrated",
+        "valid_roc_auc",
+        "pr_auc",
+        "precision_at_top_5pct",
+        "lift_top_decile",
+        "f1_at_best_f1",
+    } <= set(metrics)
+    frame = result.test_frame
+    assert list(frame.columns) == ["customer_id", "cutoff", "label", "probability"]
+    assert len(frame) == metrics["n"] == result.split_summary["test_rows"]
+    assert frame["cutoff"].nunique() == 1
+    assert frame["probability"].between(0, 1).all()
+    assert set(result.best_params) == set(load("model", "lightgbm")["search_space"])
+    assert len(result.study.trials) == 3
+
+
+def test_lightgbm_tables_and_figures(lightgbm_result):
+    tables, figures = lightgbm_result.tables, lightgbm_result.figures
+    shap_sample = tables["shap_sample"]
+    assert list(shap_sample.columns) == ["customer_id", "cutoff", *FEATURES]
+    assert len(shap_sample) == EXPLAIN["max_rows"]
+    assert tables["shap_importance"]["feature"].iloc[0] == "days_since_last_event"
+    assert tables["gain_importance"]["feature"].iloc[-1] in {"noise", "avg_amount"}
+    assert tables["lift"]["n"].sum() == lightgbm_result.metrics["n"]
+    assert len(tables["trials"]) == 3
+    expected = {
+        "roc",
+        "pr",
+        "calibration",
+        "gains",
+        "confusion",
+        "optuna_history",
+        "optuna_importances",
+        "shap_beeswarm",
+        "shap_bar",
+        "shap_dependence_days_since_last_event",
+    }
+    assert expected <= set(figures)
+    for name, figure in figures.items():
+        assert isinstance(figure, Figure)
+        assert figure.axes[0].get_title(), name
+
+
+def test_shuffled_labels_give_a_test_auc_near_one_half(tmp_path):
+    table = make_table(3000, 4, seed=11)
+    table["label"] = np.random.default_rng(0).permutation(table["label"].to_numpy())
+    result = train(table, tmp_path, name="shuffled", n_trials=2)
+    assert abs(result.metrics["roc_auc"] - 0.5) < 0.07
+
+
+@pytest.mark.slow
+def test_logistic_customer_cv_pools_out_of_fold_predictions(tmp_path):
+    table = make_table(2500, 1)
+    result = train(table, tmp_path, model="logistic", split="customer_cv", name="cv")
+    assert len(result.test_frame) == len(table)
+    assert set(result.test_frame["customer_id"]) == set(table["customer_id"])
+    assert result.metrics["roc_auc"] > 0.7
+    assert result.split_summary["n_splits"] == 5
+    assert "coefficient_importance" in result.tables
+    assert result.model.kind == "logistic"
+    assert result.model.predict_proba(table.head(10)).shape == (10,)
+
+
+def test_rerun_resumes_the_study_without_new_trials(tmp_path):
+    table = make_table(800, 3, seed=5)
+    first = train(table, tmp_path, name="rerun", n_trials=2)
+    second = train(table, tmp_path, name="rerun", n_trials=2)
+    assert len(second.study.trials) == 2
+    assert second.best_params == first.best_params
+    np.testing.assert_allclose(second.test_frame["probability"], first.test_frame["probability"])
