@@ -258,7 +258,7 @@ def run_funnel(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
     drop_step = funnels.find_biggest_drop(summary)
     features = summarize_behaviour(
         inputs.events, inputs.cutoff, settings.get("purchase_event", "purchase")
-    )
+    ).drop(columns=list(OUTCOME_FEATURES), errors="ignore")
     drop = funnels.compare_drop(journeys, drop_step, attributes, features)
     drop_name = steps[drop_step - 1].name
     result.tables["funnel_drop_comparison"] = drop
@@ -267,6 +267,10 @@ def run_funnel(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
     result.metrics["funnel_biggest_drop_step"] = drop_step
     result.text = describe_funnel(summary, drop, drop_name, units)
     return result
+
+
+# Purchases and revenue are what a funnel leads to: comparing converters on them is circular.
+OUTCOME_FEATURES = ("purchases", "revenue")
 
 
 def breakdown_columns(breakdown: Any, attributes: pd.DataFrame | None) -> list[str]:
