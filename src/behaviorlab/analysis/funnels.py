@@ -273,7 +273,7 @@ def _compare_means(at_risk: pd.DataFrame, features: pd.DataFrame) -> pd.DataFram
     stats = joined.groupby("converted")[list(numeric.columns)].agg(["mean", "var", "count"])
     stats = stats.reindex([True, False])
     mean = stats.xs("mean", axis=1, level=1)
-    var = stats.xs("var", axis=1, level=1)
+    var = stats.xs("var", axis=1, level=1).fillna(0.0)
     count = stats.xs("count", axis=1, level=1)
     pooled = np.sqrt(
         ((count.loc[True] - 1) * var.loc[True] + (count.loc[False] - 1) * var.loc[False])
