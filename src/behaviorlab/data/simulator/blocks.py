@@ -11,14 +11,16 @@ from behaviorlab.data import contract
 from behaviorlab.data.simulator import params
 from behaviorlab.data.simulator.clock import Clock, build_clock
 from behaviorlab.data.simulator.oracle import churn_probability, conversion_probability
-from behaviorlab.data.simulator.population import draw_population
+from behaviorlab.data.simulator.population import Population, draw_population
 from behaviorlab.data.simulator.sessions import (
     MICROSECONDS_PER_DAY,
+    Events,
+    Sessions,
     draw_events,
     draw_sessions,
     to_microseconds,
 )
-from behaviorlab.data.simulator.states import STATE_NAMES, simulate_paths, states_at
+from behaviorlab.data.simulator.states import STATE_NAMES, Paths, simulate_paths, states_at
 from behaviorlab.errors import ConfigError
 
 BLOCK_CUSTOMERS = 2000
@@ -128,11 +130,31 @@ def per_customer_any(owner: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(owner[mask], minlength=n) > 0
 
 
-def generate_block(seed: int, block: int, n_customers: int, width: int, period: Period) -> Block:
-    """Simulate customers [block * BLOCK_CUSTOMERS, ...) and build their tables."""
-    rng = block_generator(seed, block)
-    first = block * BLOCK_CUSTOMERS
-    n = min(BLOCK_CUSTOMERS, n_customers - first)
+@dataclass(frozen=True)
+class Life:
+    """Everything simulated for a block, before it becomes tables."""
+
+    population: Population
+    paths: Paths
+    sessions: Sessions
+    events: Events
+    signup: np.ndarray
+    churn: np.ndarray
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Per-customer latent outcomes; times in microseconds since the origin, -1 when none."""
+
+    state: np.ndarray
+    churn_us: np.ndarray
+    converted_us: np.ndarray
+    oracle_churn: np.ndarray
+    oracle_conversion: np.ndarray
+
+
+def simulate_life(rng: np.random.Generator, n: int, period: Period) -> Life:
+    """Customers, their latent paths, sessions and events (calendar days since the origin)."""
     clock = period.clock
     population = draw_population(rng, n, clock, period.start, period.end)
     paths = simulate_paths(rng, population)
@@ -142,77 +164,121 @@ def generate_block(seed: int, block: int, n_customers: int, width: int, period: 
     churned = np.isfinite(paths.churn)
     churn[churned] = clock.to_local(paths.churn[churned]) - population.offset[churned]
     events = draw_events(rng, population, sessions, signup, churn, period.end)
+    return Life(population, paths, sessions, events, signup, churn)
 
+
+def derive_truth(life: Life, period: Period) -> Truth:
+    """Churn and conversion times, the latent state and the oracle at the oracle cutoff."""
+    population, events, clock = life.population, life.events, period.clock
+    n = len(population)
     upgrade = events.code == params.EVENT_CODE["upgrade"]
     converted_us = np.full(n, -1, dtype=np.int64)
     converted_us[events.owner[upgrade]] = events.timestamp[upgrade]
-    churn_us = np.where(churned, to_microseconds(np.where(churned, churn, 0.0)), -1)
+    churned = np.isfinite(life.churn)
+    churn_us = np.where(churned, to_microseconds(np.where(churned, life.churn, 0.0)), -1)
+    at = clock.to_activity(period.cutoff + population.offset)
+    window = clock.to_activity(period.cutoff + period.horizon + population.offset) - at
+    state = states_at(life.paths, population.signup, at)
+    converted_before = (converted_us >= 0) & (converted_us < period.cutoff * MICROSECONDS_PER_DAY)
+    return Truth(
+        state=state,
+        churn_us=churn_us,
+        converted_us=converted_us,
+        oracle_churn=churn_probability(population, state, window),
+        oracle_conversion=conversion_probability(population, state, window, converted_before),
+    )
 
-    cutoff_us = period.cutoff * MICROSECONDS_PER_DAY
-    window_us = period.horizon * MICROSECONDS_PER_DAY
-    lookback_us = ACTIVE_LOOKBACK_DAYS * MICROSECONDS_PER_DAY
-    offset = population.offset
-    at = clock.to_activity(period.cutoff + offset)
-    window = clock.to_activity(period.cutoff + period.horizon + offset) - at
-    state = states_at(paths, population.signup, at)
-    converted_before = (converted_us >= 0) & (converted_us < cutoff_us)
-    oracle_churn = churn_probability(population, state, window)
-    oracle_conversion = conversion_probability(population, state, window, converted_before)
 
-    ts = events.timestamp
-    recent = per_customer_any(events.owner, (ts >= cutoff_us - lookback_us) & (ts < cutoff_us), n)
-    silent = ~per_customer_any(events.owner, (ts >= cutoff_us) & (ts < cutoff_us + window_us), n)
-    churn_eligible = recent
-    conversion_eligible = recent & ~converted_before & (population.convert_prob > 0)
-    converts = (converted_us >= cutoff_us) & (converted_us < cutoff_us + window_us)
-    tally = {
-        "events": ts.size,
+def count_labels(life: Life, truth: Truth, period: Period) -> dict:
+    """Realised labels and oracle sums at the oracle cutoff, over customers active before it."""
+    n = len(life.population)
+    owner, ts = life.events.owner, life.events.timestamp
+    cutoff = period.cutoff * MICROSECONDS_PER_DAY
+    horizon_end = cutoff + period.horizon * MICROSECONDS_PER_DAY
+    lookback = cutoff - ACTIVE_LOOKBACK_DAYS * MICROSECONDS_PER_DAY
+    active = per_customer_any(owner, (ts >= lookback) & (ts < cutoff), n)
+    silent = ~per_customer_any(owner, (ts >= cutoff) & (ts < horizon_end), n)
+    converted = truth.converted_us
+    can_convert = (
+        active & (life.population.convert_prob > 0) & ~((converted >= 0) & (converted < cutoff))
+    )
+    converts = (converted >= cutoff) & (converted < horizon_end)
+    return {
+        "events": int(ts.size),
         "customers": n,
-        "churned": int(churned.sum()),
-        "converted": int((converted_us >= 0).sum()),
-        "churn_eligible": int(churn_eligible.sum()),
-        "churn_labels": int(silent[churn_eligible].sum()),
-        "churn_oracle": float(oracle_churn[churn_eligible].sum()),
-        "conversion_eligible": int(conversion_eligible.sum()),
-        "conversion_labels": int(converts[conversion_eligible].sum()),
-        "conversion_oracle": float(oracle_conversion[conversion_eligible].sum()),
+        "churned": int((truth.churn_us >= 0).sum()),
+        "converted": int((converted >= 0).sum()),
+        "churn_eligible": int(active.sum()),
+        "churn_labels": int(silent[active].sum()),
+        "churn_oracle": float(truth.oracle_churn[active].sum()),
+        "conversion_eligible": int(can_convert.sum()),
+        "conversion_labels": int(converts[can_convert].sum()),
+        "conversion_oracle": float(truth.oracle_conversion[can_convert].sum()),
     }
 
-    ids = customer_ids(first, n, width)
-    session_rank = np.arange(sessions.owner.size) - np.searchsorted(sessions.owner, sessions.owner)
+
+def events_table(life: Life, ids: pa.Array, origin: np.datetime64) -> pa.Table:
+    """Canonical event columns; session ids are ``<customer_id>-<n-th session>``."""
+    sessions, events = life.sessions, life.events
+    rank = np.arange(sessions.owner.size) - np.searchsorted(sessions.owner, sessions.owner)
     session_ids = pc.binary_join_element_wise(
-        ids.take(sessions.owner), pc.cast(pa.array(session_rank), pa.string()), "-"
+        ids.take(sessions.owner), pc.cast(pa.array(rank), pa.string()), "-"
     )
-    events_table = pa.table(
+    return pa.table(
         {
             contract.CUSTOMER_ID: ids.take(events.owner),
-            contract.TIMESTAMP: timestamps(period.origin, ts),
+            contract.TIMESTAMP: timestamps(origin, events.timestamp),
             contract.EVENT: pa.array(list(params.EVENTS)).take(events.code),
             contract.AMOUNT: pa.array(events.amount, pa.float64(), from_pandas=True),
             contract.SESSION_ID: session_ids.take(events.session),
         }
     )
-    customers_table = pa.table(
+
+
+def customers_table(life: Life, ids: pa.Array, origin: np.datetime64) -> pa.Table:
+    """Customer ids, signup times and categorical attributes."""
+    population = life.population
+    return pa.table(
         {
             contract.CUSTOMER_ID: ids,
-            contract.SIGNUP_AT: timestamps(period.origin, to_microseconds(signup)),
+            contract.SIGNUP_AT: timestamps(origin, to_microseconds(life.signup)),
             "acquisition_channel": categorical(population.channel, params.CHANNELS),
             "plan": categorical(population.plan, params.PLANS),
             "platform": categorical(population.platform, params.PLATFORMS),
             "country": categorical(population.country, params.COUNTRIES),
         }
     )
-    cutoff_stamp = period.origin + np.timedelta64(cutoff_us, "us")
-    truth_table = pa.table(
+
+
+def truth_table(life: Life, truth: Truth, ids: pa.Array, period: Period) -> pa.Table:
+    """Latent segment, state at the oracle cutoff, churn and conversion times, oracle."""
+    n = len(ids)
+    cutoff = period.origin + np.timedelta64(period.cutoff * MICROSECONDS_PER_DAY, "us")
+    states = [STATE_NAMES[code] for code in sorted(STATE_NAMES)]
+    return pa.table(
         {
             contract.CUSTOMER_ID: ids,
-            "segment": categorical(population.segment, params.SEGMENTS),
-            "state_at_cutoff": categorical(state + 1, [STATE_NAMES[s] for s in range(-1, 3)]),
-            "churn_at": timestamps(period.origin, churn_us),
-            "converted_at": timestamps(period.origin, converted_us),
-            "oracle_cutoff": pa.array(np.full(n, cutoff_stamp), pa.timestamp("us")),
-            "oracle_churn": pa.array(oracle_churn, pa.float64(), from_pandas=True),
-            "oracle_conversion": pa.array(oracle_conversion, pa.float64(), from_pandas=True),
+            "segment": categorical(life.population.segment, params.SEGMENTS),
+            "state_at_cutoff": categorical(truth.state - min(STATE_NAMES), states),
+            "churn_at": timestamps(period.origin, truth.churn_us),
+            "converted_at": timestamps(period.origin, truth.converted_us),
+            "oracle_cutoff": pa.array(np.full(n, cutoff), pa.timestamp("us")),
+            "oracle_churn": pa.array(truth.oracle_churn, pa.float64(), from_pandas=True),
+            "oracle_conversion": pa.array(truth.oracle_conversion, pa.float64(), from_pandas=True),
         }
     )
-    return Block(events=events_table, customers=customers_table, truth=truth_table, tally=tally)
+
+
+def generate_block(seed: int, block: int, n_customers: int, width: int, period: Period) -> Block:
+    """Simulate customers [block * BLOCK_CUSTOMERS, ...) and build their tables."""
+    first = block * BLOCK_CUSTOMERS
+    n = min(BLOCK_CUSTOMERS, n_customers - first)
+    life = simulate_life(block_generator(seed, block), n, period)
+    truth = derive_truth(life, period)
+    ids = customer_ids(first, n, width)
+    return Block(
+        events=events_table(life, ids, period.origin),
+        customers=customers_table(life, ids, period.origin),
+        truth=truth_table(life, truth, ids, period),
+        tally=count_labels(life, truth, period),
+    )
