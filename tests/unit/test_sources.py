@@ -263,3 +263,24 @@ def test_missing_simulated_data_is_generated_first(tmp_path):
     assert (out_dir / "events.parquet").exists()
     assert dataset.events["customer_id"].nunique() <= 40
     assert dataset.data_end < pd.Timestamp("2024-04-01")
+
+
+def test_sql_decimals_and_zoned_timestamps_become_canonical():
+    query = (
+        "select * from (values "
+        "(1, timestamptz '2024-01-01 10:00:00+02', 'buy', 12.50::decimal(10, 2)), "
+        "(2, timestamptz '2024-01-02 00:00:00+00', 'buy', null)"
+        ") t(customer_id, timestamp, event, amount)"
+    )
+    events = load_events({"format": "sql", "query": query}, now=NOW)
+    expected = pd.DataFrame(
+        {
+            "customer_id": pd.Series(["1", "2"], dtype="str"),
+            "timestamp": pd.Series(
+                pd.to_datetime(["2024-01-01 08:00", "2024-01-02 00:00"]), dtype="M8[us]"
+            ),
+            "event": pd.Series(["buy", "buy"], dtype="str"),
+            "amount": [12.5, float("nan")],
+        }
+    )
+    assert_frame_equal(events, expected)

@@ -254,3 +254,13 @@ def test_clock_change_hours_read_as_documented():
         pd.Timestamp("2024-10-27 01:30"),
         pd.Timestamp("2024-10-27 02:30"),
     ]
+
+
+def test_duplicates_need_every_column_equal():
+    raw = raw_events(
+        customer_id=["a", "a", "a"], timestamp=["2024-01-01"] * 3, amount=["1", "1", "2"]
+    )
+    raw = raw.assign(event=["view", "view", "view"])
+    with pytest.warns(DataQualityWarning, match=r"1 of 3 rows duplicate .* rows 1 \(row 1"):
+        events = validate_events(raw, {"drop_duplicates": True}, now=NOW)
+    assert events["amount"].tolist() == [1.0, 2.0]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from behaviorlab.errors import ConfigError, DataValidationError
 
@@ -88,7 +89,7 @@ def read_csv(path: Path, options: Mapping, text_columns: Sequence[str], what: st
         columns = con.read_csv(str(path), header=header, sep=sep, names=names).columns
         as_text = {column: "VARCHAR" for column in text_columns if column in columns}
         relation = con.read_csv(str(path), header=header, sep=sep, names=names, dtype=as_text)
-        return relation.df()
+        return relation_to_pandas(relation)
 
 
 def read_duckdb_table(spec: Mapping, what: str) -> pd.DataFrame:
@@ -100,7 +101,7 @@ def read_duckdb_table(spec: Mapping, what: str) -> pd.DataFrame:
         raise ConfigError(f"{what}.table is not set (format: duckdb reads one table)")
     with duckdb.connect(str(database), read_only=True) as con:
         try:
-            return con.table(spec["table"]).df()
+            return relation_to_pandas(con.table(spec["table"]))
         except duckdb.CatalogException:
             tables = sorted(
                 con.sql("select table_name from information_schema.tables").df().iloc[:, 0]
@@ -120,9 +121,22 @@ def read_sql(spec: Mapping, what: str) -> pd.DataFrame:
         raise ConfigError(f"{what}.database: no DuckDB database at '{database}'")
     with duckdb.connect(str(database) if database else ":memory:", read_only=bool(database)) as con:
         try:
-            return con.sql(spec["query"]).df()
+            return relation_to_pandas(con.sql(spec["query"]))
         except duckdb.Error as error:
             raise ConfigError(f"{what}.query failed in DuckDB: {error}") from None
+
+
+def relation_to_pandas(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
+    """Fetch through Arrow (several times faster than ``.df()`` for text columns).
+
+    Decimals become float64, as pandas has no vectorised decimal type.
+    """
+    table = relation.to_arrow_table()
+    schema = pa.schema(
+        field.with_type(pa.float64()) if pa.types.is_decimal(field.type) else field
+        for field in table.schema
+    )
+    return table.cast(schema).to_pandas()
 
 
 def describe_source(spec: Mapping) -> str:
