@@ -14,10 +14,13 @@ from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL, SNAPSHOT_KEYS
 from behaviorlab.errors import ConfigError
 from behaviorlab.features import cache
 from behaviorlab.features.engine import (
+    SID,
     connect,
     event_table,
+    fetch,
     join_before_cutoff,
     snapshot_table,
+    with_gaps,
 )
 from behaviorlab.features.families import EVENT_FAMILY_MODULES, attributes
 from behaviorlab.features.labels import default_data_end, label_from_attributes, label_snapshots
@@ -29,6 +32,8 @@ from behaviorlab.features.spec import (
     require_resolved,
     resolve_feature_spec,
 )
+
+NEEDS_GAPS = ("timing", "sessions")
 
 
 @dataclass(frozen=True)
@@ -54,26 +59,28 @@ def event_feature_tables(pit: ibis.Table, spec: dict) -> tuple[list[ibis.Table],
 
 
 def join_onto_snapshots(snaps: ibis.Table, tables: list[ibis.Table]) -> ibis.Table:
-    """Left-join each aggregate onto the snapshots so every snapshot keeps one row."""
+    """Left-join every aggregate onto the snapshots (one join chain, one final select)."""
     joined = snaps
     for table in tables:
-        values = [c for c in table.columns if c not in SNAPSHOT_KEYS]
-        joined = joined.left_join(table, list(SNAPSHOT_KEYS)).select(
-            *[joined[c] for c in joined.columns], *[table[c] for c in values]
-        )
-    return joined
+        joined = joined.left_join(table, snaps[SID] == table[SID])
+    values = [table[c] for table in tables for c in table.columns if c != SID]
+    return joined.select(*[snaps[c] for c in snaps.columns], *values)
 
 
 def compute_event_features(
     events: pd.DataFrame, snapshots: pd.DataFrame, spec: dict
 ) -> pd.DataFrame:
-    """One DuckDB query over the point-in-time join for all enabled event families."""
+    """The point-in-time join (with gaps if needed) materialised once, then one query
+    joining every enabled family's aggregates onto the snapshots."""
+    con = connect()
     snaps = snapshot_table(snapshots)
     pit = join_before_cutoff(event_table(events), snaps)
+    if any(spec[name]["enabled"] for name in NEEDS_GAPS):
+        pit = with_gaps(pit)
+    pit = con.create_table("pit", pit, temp=True)
     tables, zeros = event_feature_tables(pit, spec)
-    query = join_onto_snapshots(snaps, tables)
-    frame = connect().execute(query)
-    return frame.fillna(dict.fromkeys(zeros, 0))
+    frame = fetch(con, join_onto_snapshots(snaps, tables))
+    return frame.drop(columns=[SID]).fillna(dict.fromkeys(zeros, 0))
 
 
 def build_features(

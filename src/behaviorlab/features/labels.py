@@ -9,7 +9,7 @@ import pandas as pd
 
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, EVENT, LABEL, TIMESTAMP
 from behaviorlab.errors import ConfigError, DataValidationError
-from behaviorlab.features.engine import connect, event_table, join_window, snapshot_table
+from behaviorlab.features.engine import connect, event_table, fetch, join_window, snapshot_table
 from behaviorlab.features.snapshots import sort_snapshots
 
 EVENT_TASKS = ("churn", "conversion", "repurchase")
@@ -88,7 +88,7 @@ def count_outcomes(
     filled = snaps_t.left_join(counts, [CUSTOMER_ID, CUTOFF]).select(
         snaps_t[CUSTOMER_ID], snaps_t[CUTOFF], *[counts[c].fill_null(0).name(c) for c in names]
     )
-    return connect().execute(filled)
+    return fetch(connect(), filled)
 
 
 def eligible_snapshots(events: pd.DataFrame, snapshots: pd.DataFrame, task: dict) -> pd.DataFrame:

@@ -7,7 +7,7 @@ customer who purchased in the window has the full depth even without a logged pa
 import ibis
 
 from behaviorlab.data.contract import EVENT
-from behaviorlab.features.families.common import KEYS, within_days
+from behaviorlab.features.families.common import KEYS, recent, within_days
 
 
 def columns(p: dict) -> list[str]:
@@ -30,7 +30,9 @@ def step_of(pit: ibis.Table, steps: list[list[str]]) -> ibis.Value:
 
 
 def compute(pit: ibis.Table, p: dict) -> list[ibis.Table]:
-    """Max step per window."""
+    """Max step per window, over the funnel events of the widest window."""
+    pit = recent(pit, max(p["windows"]))
+    pit = pit.filter(pit[EVENT].isin([name for names in p["steps"] for name in names]))
     step = step_of(pit, p["steps"])
     metrics = {f"funnel_depth_{w}d": step.max(where=within_days(pit, w)) for w in p["windows"]}
     return [pit.group_by(KEYS).aggregate(**metrics)]

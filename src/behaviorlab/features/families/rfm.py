@@ -2,14 +2,15 @@
 
 Same-day purchases count once, as in the BG/NBD literature: frequency is the number of
 repeat purchase days, recency (BG/NBD) the days from the first to the last purchase day,
-T the days from the first purchase day to the cutoff.
+T the days from the first purchase day to the cutoff. ``recency_days`` is the days from the
+last purchase day to the cutoff; tenure the days since the first event of any kind.
 """
 
 import ibis
 
-from behaviorlab.data.contract import AMOUNT, CUTOFF, TIMESTAMP
-from behaviorlab.features.engine import days_between
-from behaviorlab.features.families.common import KEYS, is_event, null_unless
+from behaviorlab.data.contract import AMOUNT
+from behaviorlab.features.engine import AGE_US, DAY_AGE_US
+from behaviorlab.features.families.common import KEYS, in_days, is_event, null_unless
 
 MONETARY = ("monetary_total", "monetary_mean", "monetary_max")
 
@@ -26,30 +27,33 @@ def zero_filled(p: dict) -> list[str]:
 
 
 def compute(pit: ibis.Table, p: dict) -> list[ibis.Table]:
-    """One aggregate per snapshot, then day arithmetic relative to the cutoff."""
-    bought = is_event(pit, p["purchase_events"])
-    day = pit[TIMESTAMP].truncate("D")
+    """Tenure over all events; the rest over purchases only (a small slice of the log).
+
+    A day's age is the time from its midnight to the cutoff, so the newest purchase day has
+    the smallest day age and the first purchase day the largest.
+    """
+    tenure = pit.group_by(KEYS).aggregate(tenure_days=in_days(pit[AGE_US].max()))
+    bought = pit.filter(is_event(pit, p["purchase_events"]))
+    day_age = bought[DAY_AGE_US]
     metrics = {
-        "first_event": pit[TIMESTAMP].min(),
-        "first_day": day.min(where=bought),
-        "last_day": day.max(where=bought),
-        "purchase_days": day.nunique(where=bought),
+        "newest": day_age.min(),
+        "oldest": day_age.max(),
+        "purchase_days": day_age.nunique(),
     }
     if p.get("monetary"):
-        amount = pit[AMOUNT]
+        amount = bought[AMOUNT]
         metrics |= {
-            "monetary_total": amount.sum(where=bought),
-            "monetary_mean": amount.mean(where=bought),
-            "monetary_max": amount.max(where=bought),
+            "monetary_total": amount.sum(),
+            "monetary_mean": amount.mean(),
+            "monetary_max": amount.max(),
         }
-    agg = pit.group_by(KEYS).aggregate(**metrics)
+    agg = bought.group_by(KEYS).aggregate(**metrics)
     derived = {
-        "recency_days": days_between(agg[CUTOFF], agg["last_day"]),
+        "recency_days": in_days(agg["newest"]),
         "frequency": null_unless(agg["purchase_days"] > 0, agg["purchase_days"] - 1),
-        "bgnbd_recency_days": days_between(agg["last_day"], agg["first_day"]),
-        "t_days": days_between(agg[CUTOFF], agg["first_day"]),
-        "tenure_days": days_between(agg[CUTOFF], agg["first_event"]),
+        "bgnbd_recency_days": in_days(agg["oldest"] - agg["newest"]),
+        "t_days": in_days(agg["oldest"]),
         "purchase_days": agg["purchase_days"],
     }
     derived |= {name: agg[name] for name in MONETARY if p.get("monetary")}
-    return [agg.select(*KEYS, **derived)]
+    return [tenure, agg.select(*KEYS, **derived)]

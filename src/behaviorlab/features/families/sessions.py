@@ -7,7 +7,7 @@ than ``gap_minutes`` of inactivity. Sessions are cut at the cutoff like everythi
 import ibis
 
 from behaviorlab.data.contract import SESSION_ID, TIMESTAMP
-from behaviorlab.features.engine import MICROS_PER_DAY
+from behaviorlab.features.engine import GAP_US, MICROS_PER_DAY
 from behaviorlab.features.families.common import KEYS
 
 MICROS_PER_MINUTE = MICROS_PER_DAY // 1440
@@ -29,15 +29,14 @@ def minutes(later: ibis.Value, earlier: ibis.Value) -> ibis.Value:
 
 
 def from_gaps(pit: ibis.Table, gap_minutes: float) -> ibis.Table:
-    """Inferred sessions: a session's length is the sum of the gaps inside it."""
-    order = ibis.window(group_by=KEYS, order_by=pit[TIMESTAMP])
-    gap = minutes(pit[TIMESTAMP], pit[TIMESTAMP].lag().over(order))
-    gapped = pit.select(*KEYS, gap=gap)
-    starts = gapped["gap"].isnull() | (gapped["gap"] > gap_minutes)
-    return gapped.group_by(KEYS).aggregate(
-        n_events=gapped.count(),
-        session_count=starts.sum(),
-        inside=gapped["gap"].sum(where=~starts),
+    """Inferred sessions: a session's length is the sum of the gaps inside it.
+
+    Needs ``pit`` with ``gap_us`` (see ``engine.with_gaps``).
+    """
+    gap = pit[GAP_US].cast("float64") / MICROS_PER_MINUTE
+    starts = gap.isnull() | (gap > gap_minutes)
+    return pit.group_by(KEYS).aggregate(
+        n_events=pit.count(), session_count=starts.sum(), inside=gap.sum(where=~starts)
     )
 
 

@@ -4,8 +4,8 @@ hour-of-day and weekend shares of activity."""
 import ibis
 
 from behaviorlab.data.contract import EVENT, TIMESTAMP
-from behaviorlab.features.engine import AGE_US, MICROS_PER_DAY, days_between
-from behaviorlab.features.families.common import KEYS, is_event
+from behaviorlab.features.engine import AGE_US, DAY_AGE_US, GAP_US
+from behaviorlab.features.families.common import KEYS, in_days, is_event
 from behaviorlab.features.naming import slug
 
 STATS = ("mean", "std", "max")
@@ -24,43 +24,36 @@ def zero_filled(p: dict) -> list[str]:
     return []
 
 
-def gap_stats(table: ibis.Table, prefix: str) -> ibis.Table:
-    """Mean, sample std and max of the gaps (days) between consecutive timestamps."""
-    order = ibis.window(group_by=KEYS, order_by=table[TIMESTAMP])
-    gapped = table.mutate(gap=days_between(table[TIMESTAMP], table[TIMESTAMP].lag().over(order)))
-    return gapped.group_by(KEYS).aggregate(
-        **{
-            f"{prefix}_mean_days": gapped["gap"].mean(),
-            f"{prefix}_std_days": gapped["gap"].std(how="sample"),
-            f"{prefix}_max_days": gapped["gap"].max(),
-        }
-    )
-
-
-def purchase_days(pit: ibis.Table, purchase_events: list[str]) -> ibis.Table:
-    """One row per snapshot and purchase day (same-day purchases are one occasion)."""
-    bought = pit.filter(is_event(pit, purchase_events))
-    return bought.select(*KEYS, **{TIMESTAMP: bought[TIMESTAMP].truncate("D")}).distinct()
-
-
-def shares_and_recency(pit: ibis.Table, p: dict) -> ibis.Table:
-    """Days since each key event and the share of events per hour bucket and at weekends."""
-    hour = pit[TIMESTAMP].hour()
-    n = pit.count()
-    metrics = {
-        f"days_since_{slug(e)}": pit[AGE_US].min(where=pit[EVENT] == e) / MICROS_PER_DAY
-        for e in p["key_events"]
+def gap_metrics(gap_days: ibis.Value, prefix: str) -> dict[str, ibis.Value]:
+    """Mean, sample std and max of gaps in days (NULL gaps, i.e. first events, ignored)."""
+    return {
+        f"{prefix}_mean_days": gap_days.mean(),
+        f"{prefix}_std_days": gap_days.std(how="sample"),
+        f"{prefix}_max_days": gap_days.max(),
     }
-    for bucket, (low, high) in HOUR_BUCKETS.items():
-        metrics[f"share_{bucket}"] = ((hour >= low) & (hour < high)).sum() / n
-    metrics["share_weekend"] = (pit[TIMESTAMP].day_of_week.index() >= 5).sum() / n
-    return pit.group_by(KEYS).aggregate(**metrics)
+
+
+def purchase_gaps(pit: ibis.Table, purchase_events: list[str]) -> ibis.Table:
+    """Gaps between consecutive purchase days (same-day purchases are one occasion)."""
+    bought = pit.filter(is_event(pit, purchase_events))
+    days = bought.select(*KEYS, DAY_AGE_US).distinct()
+    order = ibis.window(group_by=days[KEYS[0]], order_by=days[DAY_AGE_US])
+    gap = in_days(days[DAY_AGE_US].lead().over(order) - days[DAY_AGE_US])
+    gapped = days.mutate(gap=gap)
+    return gapped.group_by(KEYS).aggregate(**gap_metrics(gapped["gap"], "purchase_gap"))
 
 
 def compute(pit: ibis.Table, p: dict) -> list[ibis.Table]:
-    """Three aggregates: event gaps, purchase-day gaps, key-event recency with shares."""
-    return [
-        gap_stats(pit.select(*KEYS, TIMESTAMP), "gap"),
-        gap_stats(purchase_days(pit, p["purchase_events"]), "purchase_gap"),
-        shares_and_recency(pit, p),
-    ]
+    """Event gaps, recency of key events and shares in one aggregate; purchase gaps apart.
+
+    Needs ``pit`` with ``gap_us`` (see ``engine.with_gaps``).
+    """
+    hour = pit[TIMESTAMP].hour()
+    n = pit.count()
+    metrics = gap_metrics(in_days(pit[GAP_US]), "gap")
+    for e in p["key_events"]:
+        metrics[f"days_since_{slug(e)}"] = in_days(pit[AGE_US].min(where=pit[EVENT] == e))
+    for bucket, (low, high) in HOUR_BUCKETS.items():
+        metrics[f"share_{bucket}"] = ((hour >= low) & (hour < high)).sum() / n
+    metrics["share_weekend"] = (pit[TIMESTAMP].day_of_week.index() >= 5).sum() / n
+    return [pit.group_by(KEYS).aggregate(**metrics), purchase_gaps(pit, p["purchase_events"])]

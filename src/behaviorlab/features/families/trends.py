@@ -3,7 +3,7 @@
 import ibis
 
 from behaviorlab.features.engine import AGE_US, MICROS_PER_DAY
-from behaviorlab.features.families.common import KEYS, null_unless, within_days
+from behaviorlab.features.families.common import KEYS, null_unless, recent, within_days
 
 
 def columns(p: dict) -> list[str]:
@@ -31,6 +31,7 @@ def slope_weight(pit: ibis.Table, weeks: int) -> ibis.Value:
 def compute(pit: ibis.Table, p: dict) -> list[ibis.Table]:
     """Counts in [cutoff - w, cutoff) and [cutoff - 2w, cutoff - w), then diff and ratio."""
     weeks = int(p["slope_weeks"])
+    pit = recent(pit, max(2 * max(p["windows"]), 7 * weeks))
     metrics = {}
     for w in p["windows"]:
         metrics[f"latest_{w}"] = within_days(pit, w).sum()
