@@ -52,7 +52,7 @@ from behaviorlab.errors import ConfigError
 __all__ = ["BLOCK_CUSTOMERS", "SimulatedData", "simulate", "write_simulation"]
 
 DEFAULT_HORIZON_DAYS = 30
-DEFAULT_CHUNK_CUSTOMERS = 100_000
+DEFAULT_CHUNK_CUSTOMERS = 50_000
 FILES = ("events", "customers", "truth")
 
 
