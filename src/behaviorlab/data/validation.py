@@ -9,7 +9,7 @@ as a DataQualityWarning and dropped only when ``drop_duplicates`` is set.
 import re
 import warnings
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -107,7 +107,7 @@ def validate_customers(
     coerced |= {
         column: df[column].astype("category")
         for column in attributes
-        if types.is_string_dtype(df[column]) or isinstance(df[column].dtype, pd.CategoricalDtype)
+        if types.is_string_dtype(df[column])
     }
     customers = order_columns(df.assign(**coerced), [CUSTOMER_ID, SIGNUP_AT])
     customers = handle_duplicates(customers, rules["drop_duplicates"], "customers")
@@ -115,7 +115,7 @@ def validate_customers(
     return customers
 
 
-def labeller(names: Mapping[str, str] | None):
+def labeller(names: Mapping[str, str] | None) -> Callable[[str], str]:
     """A function naming a contract column the way a user recognises it: 'date' (timestamp)."""
     names = dict(names or {})
 
