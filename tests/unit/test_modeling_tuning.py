@@ -1,5 +1,9 @@
 """Search spaces as data, and studies that resume after an interruption."""
 
+import subprocess
+import sys
+import time
+
 import optuna
 import pytest
 
@@ -86,3 +90,39 @@ def test_resumed_sampler_does_not_replay_earlier_trials(tmp_path):
     study = run_study(open_study(storage, "replay", TUNING), quadratic, TUNING | {"n_trials": 4})
     rates = [trial.params["learning_rate"] for trial in study.trials]
     assert len(set(rates)) == 4
+
+
+KILLED_WORKER = """
+import os, sys, time
+from behaviorlab.modeling.tuning import open_study, run_study, suggest_params
+space = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
+cfg = {"n_trials": 5, "heartbeat_interval": 1, "grace_period": 1,
+       "sampler": {"_target_": "optuna.samplers.TPESampler", "seed": 0}}
+
+def objective(trial):
+    if trial.number == 2:
+        time.sleep(1.5)  # long enough for a heartbeat, then the process dies mid-trial
+        os._exit(9)
+    return suggest_params(trial, space)["x"]
+
+run_study(open_study(sys.argv[1], "killed", cfg), objective, cfg)
+"""
+
+
+@pytest.mark.slow
+def test_study_resumes_after_its_process_was_killed(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    worker = subprocess.run([sys.executable, "-c", KILLED_WORKER, storage], check=False)
+    assert worker.returncode == 9
+    cfg = {"n_trials": 5, "heartbeat_interval": 1, "grace_period": 1}
+    before = open_study(storage, "killed", cfg).trials
+    assert [trial.state.name for trial in before] == ["COMPLETE", "COMPLETE", "RUNNING"]
+    time.sleep(2.5)
+    study = run_study(
+        open_study(storage, "killed", cfg),
+        lambda trial: suggest_params(trial, {"x": {"type": "float", "low": 0, "high": 1}})["x"],
+        cfg,
+    )
+    states = [trial.state.name for trial in study.trials]
+    assert states == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
+    assert [t.params for t in study.trials[:2]] == [t.params for t in before[:2]]

@@ -205,10 +205,12 @@ def evaluation_figures(test_frame: pd.DataFrame, evaluation_cfg: Mapping[str, An
 
 
 def explain(
-    model: CalibratedModel, table: pd.DataFrame, explain_cfg: Mapping[str, Any], seed: int
+    model: CalibratedModel, table: pd.DataFrame, explain_cfg: Mapping[str, Any]
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Figure]]:
     """SHAP sample, global importance and shap figures on a capped sample of rows."""
-    rows = sample_rows(table, int(explain_cfg.get("max_rows", 2000)), seed)
+    rows = sample_rows(
+        table, int(explain_cfg.get("max_rows", 2000)), int(explain_cfg.get("seed", 0))
+    )
     sample = contributions_sample(model, rows)
     importance = shap_importance(sample[model.feature_names])
     explanation = build_explanation(model, rows, sample)
@@ -267,8 +269,7 @@ def train_model(
         int(evaluation_cfg.get("n_bins", 10)),
     )
     test_rows = table.iloc[np.concatenate([split.test for split in splits])]
-    seed = int(tuning_cfg.get("sampler", {}).get("seed") or 0)
-    explain_tables, explain_figures = explain(final.model, test_rows, explain_cfg, seed)
+    explain_tables, explain_figures = explain(final.model, test_rows, explain_cfg)
     figures = evaluation_figures(test_frame, evaluation_cfg, lift) | {
         "optuna_history": plots.plot_history(study),
         "optuna_importances": plots.plot_param_importances(study),

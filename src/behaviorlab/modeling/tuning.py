@@ -1,5 +1,6 @@
 """Optuna studies that live in RDB storage, so a rerun resumes and only runs what is missing."""
 
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -36,6 +37,22 @@ def count_finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
+def make_storage(storage_url: str, cfg: Mapping[str, Any]) -> optuna.storages.RDBStorage:
+    """RDB storage; with a heartbeat, trials of a killed process are marked FAIL on resume.
+
+    A running trial whose heartbeat is older than ``grace_period`` seconds is failed by the
+    next ``optimize`` call, so it no longer shows as RUNNING forever. Optuna flags the
+    heartbeat as experimental; it is used deliberately, so that warning is silenced here.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            storage_url,
+            heartbeat_interval=cfg.get("heartbeat_interval"),
+            grace_period=cfg.get("grace_period"),
+        )
+
+
 def open_study(storage_url: str, study_name: str, cfg: Mapping[str, Any]) -> optuna.Study:
     """Create the study or load it to resume; the sampler seed moves on with each resume.
 
@@ -43,7 +60,7 @@ def open_study(storage_url: str, study_name: str, cfg: Mapping[str, Any]) -> opt
     the seed is offset by the number of trials already stored.
     """
     study = optuna.create_study(
-        storage=storage_url,
+        storage=make_storage(storage_url, cfg),
         study_name=study_name,
         direction=cfg.get("direction", "maximize"),
         pruner=instantiate(cfg["pruner"]) if cfg.get("pruner") else None,
