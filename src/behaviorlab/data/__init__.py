@@ -1,0 +1,1 @@
+"""Sources, column mapping, validation and the behaviour simulator."""

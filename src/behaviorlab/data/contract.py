@@ -1,0 +1,22 @@
+"""Canonical column names and dtypes every room relies on.
+
+Sources map the user's columns onto these names; nothing downstream knows the
+original names. Timestamps are naive UTC ``datetime64[us]``; ids are strings.
+"""
+
+CUSTOMER_ID = "customer_id"
+TIMESTAMP = "timestamp"
+EVENT = "event"
+AMOUNT = "amount"
+SESSION_ID = "session_id"
+SIGNUP_AT = "signup_at"
+CUTOFF = "cutoff"
+LABEL = "label"
+
+EVENT_REQUIRED = (CUSTOMER_ID, TIMESTAMP, EVENT)
+EVENT_OPTIONAL = (AMOUNT, SESSION_ID)
+CUSTOMER_REQUIRED = (CUSTOMER_ID,)
+SNAPSHOT_KEYS = (CUSTOMER_ID, CUTOFF)
+
+TIMESTAMP_DTYPE = "datetime64[us]"
+ID_DTYPE = "string"
