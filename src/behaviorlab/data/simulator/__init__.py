@@ -35,6 +35,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,6 +48,7 @@ from behaviorlab.data.simulator.blocks import (
     generate_block,
     resolve_period,
 )
+from behaviorlab.data.simulator.sessions import MICROSECONDS_PER_DAY
 from behaviorlab.errors import ConfigError
 
 __all__ = ["BLOCK_CUSTOMERS", "SimulatedData", "simulate", "write_simulation"]
@@ -89,7 +91,7 @@ def iter_blocks(n_customers: int, seed: int, period: Period, blocks: range):
 def summarise(tallies: list[dict], period: Period, start: str, end: str) -> dict:
     """Sizes and label rates: realised at the oracle cutoff versus the oracle's mean."""
     total = {key: sum(tally[key] for tally in tallies) for key in TALLY_KEYS}
-    cutoff = period.origin + period.cutoff * 86_400_000_000
+    cutoff = period.origin + np.timedelta64(period.cutoff * MICROSECONDS_PER_DAY, "us")
 
     def ratio(numerator: str, denominator: str) -> float:
         count = total[denominator]

@@ -120,9 +120,7 @@ def order_keys(rng: np.random.Generator, codes: np.ndarray, first_page_view: np.
     return keys
 
 
-def session_limits(
-    population: Population, sessions: Sessions, churn: np.ndarray, end: float
-) -> np.ndarray:
+def session_limits(sessions: Sessions, churn: np.ndarray, end: float) -> np.ndarray:
     """Latest time (calendar days) a session's events may reach, exclusive.
 
     A session never crosses a UTC midnight (so a label window starting at midnight holds
@@ -143,6 +141,31 @@ def to_microseconds(days: np.ndarray) -> np.ndarray:
     return np.floor(days * MICROSECONDS_PER_DAY).astype(np.int64)
 
 
+def draw_offsets(
+    rng: np.random.Generator, per_session: np.ndarray, session_first: np.ndarray
+) -> np.ndarray:
+    """Days from each event's session start: lognormal gaps of seconds to minutes."""
+    gaps = np.exp(
+        np.log(params.EVENT_GAP_MEDIAN_SECONDS)
+        + params.EVENT_GAP_SIGMA * rng.standard_normal(per_session.sum())
+    )
+    gaps[session_first] = 0.0
+    elapsed = np.cumsum(gaps / SECONDS_PER_DAY)
+    return elapsed - np.repeat(elapsed[session_first], per_session)
+
+
+def draw_amounts(
+    rng: np.random.Generator, population: Population, owner: np.ndarray, codes: np.ndarray
+) -> np.ndarray:
+    """Purchase amounts around each customer's spend level (NaN on other events)."""
+    purchase = codes == params.EVENT_CODE["purchase"]
+    amount = np.full(codes.size, np.nan)
+    spend = population.spend_log[owner[purchase]]
+    noise = params.SPEND_PURCHASE_SIGMA * rng.standard_normal(purchase.sum())
+    amount[purchase] = np.round(np.exp(spend + noise), 2)
+    return amount
+
+
 def draw_events(
     rng: np.random.Generator,
     population: Population,
@@ -154,6 +177,7 @@ def draw_events(
     """Expand sessions into timed events with amounts on purchases.
 
     ``signup``, ``churn`` (inf when none) and ``end`` are calendar days since the origin.
+    A session that would overrun its limit is compressed to fit.
     """
     counts = draw_event_counts(rng, population, sessions)
     per_session = counts.sum(axis=1)
@@ -162,38 +186,18 @@ def draw_events(
     session_first = np.concatenate([[0], np.cumsum(per_session)[:-1]])
     first_page_view = session_first + counts[:, params.EVENT_CODE["login"]]
     keys = order_keys(rng, codes, first_page_view)
-    order = np.argsort(session * ORDER_KEY_SPAN + keys, kind="stable")
-    codes = codes[order]
+    codes = codes[np.argsort(session * ORDER_KEY_SPAN + keys, kind="stable")]
 
-    gaps = (
-        np.exp(
-            np.log(params.EVENT_GAP_MEDIAN_SECONDS)
-            + params.EVENT_GAP_SIGMA * rng.standard_normal(session.size)
-        )
-        / SECONDS_PER_DAY
-    )
-    gaps[session_first] = 0.0
-    elapsed = np.cumsum(gaps)
-    offset = elapsed - np.repeat(elapsed[session_first], per_session)
+    offset = draw_offsets(rng, per_session, session_first)
     duration = offset[np.append(session_first[1:], session.size) - 1]
-    limit = session_limits(population, sessions, churn, end)
+    limit = session_limits(sessions, churn, end)
     room = (limit - sessions.time) * SESSION_FILL
     scale = np.minimum(1.0, np.divide(room, duration, out=np.ones_like(room), where=duration > 0))
-    time = sessions.time[session] + offset * scale[session]
-
     owner = sessions.owner[session]
     timestamp = np.clip(
-        to_microseconds(time),
+        to_microseconds(sessions.time[session] + offset * scale[session]),
         to_microseconds(signup)[owner],
         to_microseconds(limit)[session] - 1,
     )
-    purchase = codes == params.EVENT_CODE["purchase"]
-    amount = np.full(codes.size, np.nan)
-    amount[purchase] = np.round(
-        np.exp(
-            population.spend_log[owner[purchase]]
-            + params.SPEND_PURCHASE_SIGMA * rng.standard_normal(purchase.sum())
-        ),
-        2,
-    )
+    amount = draw_amounts(rng, population, owner, codes)
     return Events(owner=owner, session=session, code=codes, timestamp=timestamp, amount=amount)
