@@ -116,7 +116,7 @@ def test_brief_names_targets_with_figures(events):
 
 
 def test_incomplete_grid_and_no_purchases_are_user_errors(events):
-    with pytest.raises(ConfigError, match="R scores 1..5"):
+    with pytest.raises(ConfigError, match=r"R scores 1\.\.5"):
         rfm.assign_segments(rfm.score_rfm(events, CUTOFF), {5: ["A"] * 5})
     with pytest.raises(DataValidationError, match="no 'order' events"):
         rfm.score_rfm(events, CUTOFF, purchase_event="order")

@@ -109,7 +109,7 @@ def plot_retention_curves(
     axes.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
     axes.set_ylim(0, 1.02)
     axes.set_title(title)
-    axes.legend(title="cohort", fontsize=8, ncols=2, loc="upper right")
+    axes.legend(title=f"cohort (latest {len(cohorts)})", fontsize=8, ncols=2, loc="upper right")
     axes.grid(alpha=0.3)
     return figure
 
