@@ -63,7 +63,18 @@ def capture(draw, title: str) -> Figure:
     return figure
 
 
-def shap_figures(explanation: shap.Explanation, importance: pd.DataFrame, n_dependence: int):
+def label_levels(figure: Figure, levels: list) -> Figure:
+    """Name the category codes on the x axis of a dependence plot."""
+    figure.axes[0].set_xticks(range(len(levels)), [str(level) for level in levels], rotation=30)
+    return figure
+
+
+def shap_figures(
+    explanation: shap.Explanation,
+    importance: pd.DataFrame,
+    n_dependence: int,
+    categories: dict[str, list],
+):
     """Beeswarm summary, mean |SHAP| bar and dependence plots of the top features."""
     figures = {
         "shap_beeswarm": capture(
@@ -81,4 +92,6 @@ def shap_figures(explanation: shap.Explanation, importance: pd.DataFrame, n_depe
             ),
             f"SHAP dependence: {name}",
         )
+        if name in categories:
+            label_levels(figures[f"shap_dependence_{name}"], categories[name])
     return figures

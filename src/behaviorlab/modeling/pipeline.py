@@ -214,7 +214,9 @@ def explain(
     sample = contributions_sample(model, rows)
     importance = shap_importance(sample[model.feature_names])
     explanation = build_explanation(model, rows, sample)
-    figures = shap_figures(explanation, importance, int(explain_cfg.get("n_dependence", 5)))
+    figures = shap_figures(
+        explanation, importance, int(explain_cfg.get("n_dependence", 5)), model.categories_
+    )
     tables = {
         "shap_sample": sample,
         "shap_importance": importance,

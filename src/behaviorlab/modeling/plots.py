@@ -5,6 +5,7 @@ import optuna
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import (
     average_precision_score,
@@ -119,6 +120,7 @@ def plot_history(study: optuna.Study) -> Figure:
             color="tab:red",
             label="best so far",
         )
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(loc="lower right")
     return figure
 
