@@ -238,7 +238,7 @@ def plot_cluster_profile(profile: pd.DataFrame) -> Figure:
         )
     ]
     values = z.to_numpy(dtype=float)
-    figure, axes = new_figure(max(7.0, 0.55 * z.shape[1] + 4.5), 0.5 * len(z) + 2.8)
+    figure, axes = new_figure(max(10.0, 0.75 * z.shape[1] + 6.0), 0.5 * len(z) + 3.0)
     limit = max(1.0, float(np.nanmax(np.abs(values))))
     image = axes.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
     axes.set_xticks(range(z.shape[1]), z.columns, rotation=40, ha="right")

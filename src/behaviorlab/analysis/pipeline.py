@@ -3,7 +3,7 @@
 The app reads config, data and writes files; everything here is frames in, results out.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,9 @@ from behaviorlab.analysis import charts, clusters, cohorts, funnels, rfm
 from behaviorlab.analysis.behaviour import summarize_behaviour
 from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, SIGNUP_AT
 from behaviorlab.errors import ConfigError, DataValidationError
+from behaviorlab.features.builder import build_features
+from behaviorlab.features.snapshots import make_calendar_snapshots
+from behaviorlab.features.spec import feature_columns, resolve_feature_spec
 
 
 @dataclass(frozen=True)
@@ -312,19 +315,31 @@ def describe_funnel(summary: pd.DataFrame, drop: pd.DataFrame, drop_name: str, u
     return "\n".join(lines) + "\n"
 
 
+def build_cluster_features(
+    inputs: Inputs, spec: Mapping[str, Any], columns: Sequence[str] | None
+) -> pd.DataFrame:
+    """Behavioural features of every active customer at the end of the data, from the builder.
+
+    ``columns`` picks features by name; names the data cannot produce (spend without
+    amounts) are skipped, so one list serves every data set.
+    """
+    resolved = resolve_feature_spec(dict(spec), inputs.events, inputs.customers)
+    snapshots = make_calendar_snapshots(inputs.events, [str(inputs.cutoff.date())])
+    built = build_features(inputs.events, inputs.customers, snapshots, resolved)
+    available = [name for name in feature_columns(resolved) if name in built]
+    kept = available if not columns else [name for name in columns if name in available]
+    if not kept:
+        raise ConfigError(
+            f"none of the clustering features {list(columns or [])} exist; have {available}"
+        )
+    return built[[CUSTOMER_ID, *kept]]
+
+
 def run_clusters(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
     """Clusters on behavioural features at the end of the data, named and profiled."""
-    features = summarize_behaviour(
-        inputs.events, inputs.cutoff, settings.get("purchase_event", "purchase")
+    features = build_cluster_features(
+        inputs, settings.get("feature_spec") or {}, settings.get("features")
     )
-    chosen = settings.get("features")
-    if chosen:
-        unknown = sorted(set(chosen) - set(features.columns))
-        if unknown:
-            raise ConfigError(
-                f"unknown clustering features {unknown}; have {list(features.columns)}"
-            )
-        features = features[[CUSTOMER_ID, *chosen]]
     outcome = clusters.cluster_customers(
         features,
         k=settings.get("k"),
@@ -333,7 +348,7 @@ def run_clusters(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
         seed=int(settings.get("seed", 0)),
         stability_seeds=int(settings.get("stability_seeds", 3)),
         sample_size=int(settings.get("sample_size", 5000)),
-        revenue="revenue" if "revenue" in features else None,
+        revenue="monetary_total" if "monetary_total" in features else None,
     )
     metrics = {"clusters_k": outcome.k, "clusters_stability_ari": outcome.stability}
     metrics["clusters_silhouette"] = float(
