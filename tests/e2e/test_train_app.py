@@ -45,7 +45,7 @@ def test_train_logs_parent_with_one_child_per_trial_and_registers(small_sim_dir)
     assert parent.data.tags["git_commit"]
 
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id, "plots")}
-    for plot in ("roc", "pr", "calibration", "confusion_matrix", "shap_beeswarm"):
+    for plot in ("roc", "pr", "calibration", "confusion", "shap_beeswarm"):
         assert f"plots/{plot}.png" in artifacts, artifacts
     shap_path = mlflow.artifacts.download_artifacts(
         run_id=parent.info.run_id, artifact_path="tables/shap_sample.parquet"

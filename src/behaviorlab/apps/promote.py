@@ -29,4 +29,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     version = models.version_for(name, str(cfg.version))
     if version is None:
         raise ConfigError(f"registered model {name!r} has no version {cfg.version!r}")
-    return promote_version(cfg, name, version)
+    outcome = promote_version(cfg, name, version)
+    print(outcome["decision_line"])
+    return outcome

@@ -86,7 +86,6 @@ def apply_decision(name: str, version: str, champion: str | None, decision: Deci
     }
     models.tag_version(name, version, tags)
     line = f"{name} v{version} {verdict}: {decision.reason}"
-    print(line)
     return {"promoted": decision.promote, "decision_line": line, "champion_before": champion}
 
 

@@ -24,13 +24,17 @@ def configure(tracking_uri: str | None = None) -> str:
 
 
 def ensure_experiment(name: str, artifact_location: str | None = None) -> str:
-    """Return the experiment id, creating it (with its artifact root) when new."""
+    """Return the experiment id, creating it when new.
+
+    With a local SQLite store the artifacts go to ``artifact_location`` (beside the store),
+    never to a folder relative to wherever the app happened to run.
+    """
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         return experiment.experiment_id
     location = None
-    if artifact_location and "MLFLOW_TRACKING_URI" not in os.environ:
+    if artifact_location and mlflow.get_tracking_uri().startswith("sqlite:"):
         location = Path(artifact_location).resolve().as_uri()
     try:
         return client.create_experiment(name, artifact_location=location)
