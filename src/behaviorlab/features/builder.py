@@ -10,7 +10,7 @@ from pathlib import Path
 import ibis
 import pandas as pd
 
-from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL, SNAPSHOT_KEYS
+from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, CUTOFF, LABEL, SESSION_ID, SNAPSHOT_KEYS
 from behaviorlab.errors import ConfigError
 from behaviorlab.features import cache
 from behaviorlab.features.engine import (
@@ -67,6 +67,13 @@ def join_onto_snapshots(snaps: ibis.Table, tables: list[ibis.Table]) -> ibis.Tab
     return joined.select(*[snaps[c] for c in snaps.columns], *values)
 
 
+def extra_columns(spec: dict) -> tuple[str, ...]:
+    """Optional event columns some enabled family reads."""
+    monetary = spec["rfm"]["enabled"] and spec["rfm"].get("monetary")
+    by_id = spec["sessions"]["enabled"] and spec["sessions"]["source"] == "session_id"
+    return (*((AMOUNT,) if monetary else ()), *((SESSION_ID,) if by_id else ()))
+
+
 def compute_event_features(
     events: pd.DataFrame, snapshots: pd.DataFrame, spec: dict
 ) -> pd.DataFrame:
@@ -74,7 +81,7 @@ def compute_event_features(
     joining every enabled family's aggregates onto the snapshots."""
     con = connect()
     snaps = snapshot_table(snapshots)
-    pit = join_before_cutoff(event_table(events), snaps)
+    pit = join_before_cutoff(event_table(events), snaps, extra_columns(spec))
     if any(spec[name]["enabled"] for name in NEEDS_GAPS):
         pit = with_gaps(pit)
     pit = con.create_table("pit", pit, temp=True)

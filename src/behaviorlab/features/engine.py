@@ -21,7 +21,6 @@ from behaviorlab.data.contract import (
 MICROS_PER_DAY = 86_400_000_000
 SID = "sid"
 AGE_US = "age_us"
-DAY_AGE_US = "day_age_us"
 GAP_US = "gap_us"
 
 
@@ -65,30 +64,27 @@ def days_between(later: ibis.Value, earlier: ibis.Value) -> ibis.Value:
     return later.delta(earlier, unit="microsecond").cast("float64") / MICROS_PER_DAY
 
 
-def join_before_cutoff(events: ibis.Table, snapshots: ibis.Table) -> ibis.Table:
+def join_before_cutoff(
+    events: ibis.Table, snapshots: ibis.Table, extra: tuple[str, ...] = ()
+) -> ibis.Table:
     """Every event strictly before each of its customer's cutoffs, keyed by snapshot id.
 
     This join is the point-in-time guarantee: no feature expression sees any other rows.
-    Ages are exact microseconds before the cutoff: of the event, and of the start of its
-    day (so day-level RFM needs no cutoff column).
+    ``age_us`` is the exact time from the event to the cutoff; ``extra`` names the optional
+    event columns (amount, session_id) to carry, so the joined table stays narrow.
     """
     joined = snapshots.join(
         events,
         [snapshots[CUSTOMER_ID] == events[CUSTOMER_ID], events[TIMESTAMP] < snapshots[CUTOFF]],
     )
-    optional = [c for c in (SESSION_ID,) if c in events.columns]
-    cutoff, stamp = joined[CUTOFF], joined[TIMESTAMP]
-    return joined.select(
-        SID,
-        TIMESTAMP,
-        EVENT,
-        AMOUNT,
-        *optional,
-        **{
-            AGE_US: cutoff.delta(stamp, unit="microsecond"),
-            DAY_AGE_US: cutoff.delta(stamp.truncate("D"), unit="microsecond"),
-        },
-    )
+    age = joined[CUTOFF].delta(joined[TIMESTAMP], unit="microsecond")
+    return joined.select(SID, TIMESTAMP, EVENT, *extra, **{AGE_US: age})
+
+
+def day_age(pit: ibis.Table) -> ibis.Value:
+    """Microseconds from the midnight starting the event's day to the cutoff."""
+    stamp = pit[TIMESTAMP]
+    return pit[AGE_US] + stamp.delta(stamp.truncate("D"), unit="microsecond")
 
 
 def with_gaps(pit: ibis.Table) -> ibis.Table:

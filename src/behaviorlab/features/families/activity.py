@@ -3,7 +3,7 @@
 import ibis
 
 from behaviorlab.data.contract import EVENT
-from behaviorlab.features.engine import AGE_US, DAY_AGE_US, MICROS_PER_DAY
+from behaviorlab.features.engine import AGE_US, MICROS_PER_DAY, day_age
 from behaviorlab.features.families.common import KEYS, recent, within_days
 from behaviorlab.features.naming import slug
 
@@ -28,7 +28,7 @@ def active_days(pit: ibis.Table, windows: list[int]) -> ibis.Table:
     One row per snapshot and day first, carrying the day's newest event age: a day is
     active in a window when that event is inside it. Plain sums replace distinct counts.
     """
-    daily = pit.group_by([*KEYS, DAY_AGE_US]).aggregate(newest=pit[AGE_US].min())
+    daily = pit.group_by([*KEYS, day_age(pit).name("day")]).aggregate(newest=pit[AGE_US].min())
     return daily.group_by(KEYS).aggregate(
         **{f"active_days_{w}d": (daily["newest"] <= w * MICROS_PER_DAY).sum() for w in windows}
     )

@@ -30,8 +30,9 @@ def compute(customers: pd.DataFrame, snapshots: pd.DataFrame, p: dict) -> pd.Dat
 
 
 def cast_attribute(values: pd.Series, column: dict) -> pd.Series:
-    """float64, or category over the frozen levels (compared as strings)."""
+    """float64, or category over the frozen levels (compared as strings; unseen -> missing)."""
     if column["kind"] == "numeric":
         return values.astype("float64")
     as_text = values.astype("str").where(values.notna())
-    return as_text.astype(pd.CategoricalDtype(column["levels"]))
+    known = as_text.where(as_text.isin(column["levels"]))
+    return known.astype(pd.CategoricalDtype(column["levels"]))

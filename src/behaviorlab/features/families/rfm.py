@@ -9,7 +9,7 @@ last purchase day to the cutoff; tenure the days since the first event of any ki
 import ibis
 
 from behaviorlab.data.contract import AMOUNT
-from behaviorlab.features.engine import AGE_US, DAY_AGE_US
+from behaviorlab.features.engine import AGE_US, day_age
 from behaviorlab.features.families.common import KEYS, in_days, is_event, null_unless
 
 MONETARY = ("monetary_total", "monetary_mean", "monetary_max")
@@ -34,11 +34,11 @@ def compute(pit: ibis.Table, p: dict) -> list[ibis.Table]:
     """
     tenure = pit.group_by(KEYS).aggregate(tenure_days=in_days(pit[AGE_US].max()))
     bought = pit.filter(is_event(pit, p["purchase_events"]))
-    day_age = bought[DAY_AGE_US]
+    day = day_age(bought)
     metrics = {
-        "newest": day_age.min(),
-        "oldest": day_age.max(),
-        "purchase_days": day_age.nunique(),
+        "newest": day.min(),
+        "oldest": day.max(),
+        "purchase_days": day.nunique(),
     }
     if p.get("monetary"):
         amount = bought[AMOUNT]

@@ -4,7 +4,7 @@ hour-of-day and weekend shares of activity."""
 import ibis
 
 from behaviorlab.data.contract import EVENT, TIMESTAMP
-from behaviorlab.features.engine import AGE_US, DAY_AGE_US, GAP_US
+from behaviorlab.features.engine import AGE_US, GAP_US, day_age
 from behaviorlab.features.families.common import KEYS, in_days, is_event
 from behaviorlab.features.naming import slug
 
@@ -36,9 +36,9 @@ def gap_metrics(gap_days: ibis.Value, prefix: str) -> dict[str, ibis.Value]:
 def purchase_gaps(pit: ibis.Table, purchase_events: list[str]) -> ibis.Table:
     """Gaps between consecutive purchase days (same-day purchases are one occasion)."""
     bought = pit.filter(is_event(pit, purchase_events))
-    days = bought.select(*KEYS, DAY_AGE_US).distinct()
-    order = ibis.window(group_by=days[KEYS[0]], order_by=days[DAY_AGE_US])
-    gap = in_days(days[DAY_AGE_US].lead().over(order) - days[DAY_AGE_US])
+    days = bought.select(*KEYS, day=day_age(bought)).distinct()
+    order = ibis.window(group_by=days[KEYS[0]], order_by=days["day"])
+    gap = in_days(days["day"].lead().over(order) - days["day"])
     gapped = days.mutate(gap=gap)
     return gapped.group_by(KEYS).aggregate(**gap_metrics(gapped["gap"], "purchase_gap"))
 
