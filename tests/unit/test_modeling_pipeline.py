@@ -7,6 +7,7 @@ import pytest
 from matplotlib.figure import Figure
 from omegaconf import OmegaConf
 
+from behaviorlab.errors import DataValidationError
 from behaviorlab.modeling.pipeline import train_model
 from tests.unit.test_modeling_data import CATEGORICAL, FEATURES, make_table
 
@@ -124,3 +125,13 @@ def test_rerun_resumes_the_study_without_new_trials(tmp_path):
     assert len(second.study.trials) == 2
     assert second.best_params == first.best_params
     np.testing.assert_allclose(second.test_frame["probability"], first.test_frame["probability"])
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"), [(slice(0, 0), "no rows"), (slice(0, 50), "both classes")]
+)
+def test_untrainable_tables_fail_with_the_reason(tmp_path, rows, message):
+    table = make_table(100, 2)
+    table["label"] = 1
+    with pytest.raises(DataValidationError, match=message):
+        train(table.iloc[rows], tmp_path)

@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL
-from behaviorlab.errors import BehaviorlabError
+from behaviorlab.errors import BehaviorlabError, DataValidationError
 from behaviorlab.modeling import plots
 from behaviorlab.modeling.calibration import fit_calibrator
 from behaviorlab.modeling.evaluation import compute_metrics, lift_table
@@ -56,6 +56,19 @@ class FoldFit:
     valid_auc: float
     test_raw: np.ndarray
     test_probability: np.ndarray
+
+
+def check_trainable(table: pd.DataFrame) -> None:
+    """Fail early, with the reason, on a table no model can learn from."""
+    if table.empty:
+        raise DataValidationError(
+            "the training table has no rows: check the snapshots (cutoffs, horizon) against "
+            "the data's time range"
+        )
+    if table[LABEL].nunique() < 2:
+        raise DataValidationError(
+            f"every training row has label {table[LABEL].iloc[0]}; a model needs both classes"
+        )
 
 
 def build_estimator(model_cfg: Mapping[str, Any], params: Mapping[str, Any]):
@@ -225,6 +238,16 @@ def explain(
     return tables, figures
 
 
+def permute_learning_labels(y: np.ndarray, splits: Sequence[Split], seed: int = 0) -> np.ndarray:
+    """Shuffle the labels of the rows the model learns from, keeping the test labels true."""
+    if len(splits) != 1:
+        raise BehaviorlabError("permute_labels needs a single (out-of-time) split, not CV folds")
+    learning = np.concatenate([splits[0].train, splits[0].valid])
+    permuted = y.copy()
+    permuted[learning] = np.random.default_rng(seed).permutation(y[learning])
+    return permuted
+
+
 def train_model(
     table: pd.DataFrame,
     feature_names: Sequence[str],
@@ -238,18 +261,24 @@ def train_model(
     storage_url: str,
     study_name: str,
     on_trial_end: TrialCallback | None = None,
+    permute_labels: bool = False,
 ) -> TrainingResult:
     """Tune on the first split, refit per split, calibrate, evaluate on test, explain.
 
     Out-of-time: one split; its model is the final model. Customer CV: metrics come from the
     out-of-fold predictions pooled over all folds, and the final model is refit on all rows
-    (calibrated on a customer-grouped part held out of them).
+    (calibrated on a customer-grouped part held out of them). ``permute_labels`` shuffles
+    the labels the model learns from (never the test labels): a null baseline that a
+    promotion gate must refuse.
     """
+    check_trainable(table)
     table = table.reset_index(drop=True)
     categories = freeze_categories(table, categorical_features)
     X = prepare_features(table, feature_names, categories)
     y = table[LABEL].to_numpy().astype(int)
     splits = make_splits(table, split_cfg)
+    if permute_labels:
+        y = permute_learning_labels(y, splits)
     callbacks = [on_trial_end] if on_trial_end is not None else []
     study = tune(X, y, splits[0], model_cfg, tuning_cfg, storage_url, study_name, callbacks)
     params = best_params_of(study)
