@@ -62,3 +62,11 @@ def test_customer_cv_folds_partition_rows_and_never_share_customers():
 def test_unknown_split_kind_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown split kind"):
         make_splits(make_table(50, 1), {"kind": "random"})
+
+
+def test_gap_cutoffs_are_left_out_of_training():
+    table = make_table(n_customers=200, n_cutoffs=6)
+    split = split_out_of_time(table, OUT_OF_TIME | {"gap_cutoffs": 2})
+    cutoffs = sorted(table["cutoff"].unique())
+    assert table["cutoff"].iloc[split.train].max() == cutoffs[1]
+    assert table["cutoff"].iloc[split.valid].min() == cutoffs[4]

@@ -6,7 +6,9 @@ earlier cutoffs; validation rows are held-out customers at the next ``n_valid_cu
 cutoffs, test rows held-out customers at the latest ``n_test_cutoffs``. A customer therefore
 never sits on both the training and the held-out side, and the held-out side is later in
 time. Rows of training customers at later cutoffs and of held-out customers at earlier
-cutoffs are left unused: that is the price of both rules at once.
+cutoffs are left unused: that is the price of both rules at once. ``gap_cutoffs`` drops
+the last training cutoffs before validation, for snapshot grids finer than the label
+horizon, where late training labels would otherwise watch the validation period.
 """
 
 from collections.abc import Callable, Mapping
@@ -43,11 +45,13 @@ def split_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
     """Train on earlier cutoffs, validate on the next, test on the latest, grouped by customer."""
     n_valid = int(cfg.get("n_valid_cutoffs", 1))
     n_test = int(cfg.get("n_test_cutoffs", 1))
+    gap = int(cfg.get("gap_cutoffs", 0))
     cutoffs = np.sort(table[CUTOFF].unique())
-    if len(cutoffs) < n_valid + n_test + 1:
+    needed = n_valid + n_test + gap + 1
+    if len(cutoffs) < needed:
         raise ConfigError(
-            f"out-of-time split needs at least {n_valid + n_test + 1} cutoffs "
-            f"({n_valid} valid, {n_test} test, 1+ train) but the table has {len(cutoffs)}; "
+            f"out-of-time split needs at least {needed} cutoffs ({n_valid} valid, {n_test} "
+            f"test, {gap} gap, 1+ train) but the table has {len(cutoffs)}; "
             "use split=customer_cv for a single-cutoff table"
         )
     held_out = hash_customers(table[CUSTOMER_ID], str(cfg.get("salt", "split"))) < float(
@@ -56,7 +60,7 @@ def split_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
     valid_cutoffs = cutoffs[-(n_valid + n_test) : len(cutoffs) - n_test]
     test_cutoffs = cutoffs[len(cutoffs) - n_test :]
     cutoff = table[CUTOFF].to_numpy()
-    train = ~held_out & (cutoff < valid_cutoffs[0])
+    train = ~held_out & (cutoff < cutoffs[len(cutoffs) - n_test - n_valid - gap])
     valid = held_out & np.isin(cutoff, valid_cutoffs)
     test = held_out & np.isin(cutoff, test_cutoffs)
     return Split(np.flatnonzero(train), np.flatnonzero(valid), np.flatnonzero(test))
