@@ -61,7 +61,7 @@ def test_churn_eligibility_outcome_and_boundaries():
         ]
     )
     snapshots = snapshots_of(["active_stays", "active_leaves", "dormant", "at_cutoff"])
-    got = label_snapshots(events, snapshots, CHURN, data_end="2024-04-01")
+    got = label_snapshots(events, snapshots, CHURN, data_end="2024-03-31")
     expected = labelled([("active_leaves", 1), ("active_stays", 0), ("at_cutoff", 0)])
     pdt.assert_frame_equal(got, expected)
 
@@ -77,15 +77,19 @@ def test_explicit_churn_event_in_the_horizon_labels_one_and_qualifying_events_fi
         ]
     )
     task = {**CHURN, "qualifying_events": ["login", "cancel"], "churn_events": ["cancel"]}
-    got = label_snapshots(events, snapshots_of(["cancels", "only_errors"]), task, "2024-04-01")
+    got = label_snapshots(events, snapshots_of(["cancels", "only_errors"]), task, "2024-03-31")
     pdt.assert_frame_equal(got, labelled([("cancels", 1), ("only_errors", 1)]))
 
 
 def test_censored_snapshots_are_dropped_not_labelled_zero():
     events = events_of([("a", "2024-02-20", "login")])
-    snapshots = pd.concat([snapshots_of(["a"]), snapshots_of(["a"], "2024-03-03")])
-    got = label_snapshots(events, snapshots, CHURN, data_end="2024-04-01")
-    pdt.assert_frame_equal(got, labelled([("a", 1)]))  # 2024-03-03 + 30d runs past the data
+    cutoffs = ["2024-03-01", "2024-03-02", "2024-03-03"]
+    snapshots = pd.concat([snapshots_of(["a"], c) for c in cutoffs])
+    got = label_snapshots(events, snapshots, CHURN, data_end="2024-03-31 17:00")
+    # the data covers 2024-03-31 whole; a horizon ending 2024-04-01 (exclusive) fits, one
+    # ending 2024-04-02 runs past the data
+    want = pd.concat([labelled([("a", 1)], "2024-03-01"), labelled([("a", 1)], "2024-03-02")])
+    pdt.assert_frame_equal(got, want.reset_index(drop=True))
 
 
 def test_conversion_only_for_the_not_yet_converted():
@@ -100,7 +104,7 @@ def test_conversion_only_for_the_not_yet_converted():
     )
     task = {"kind": "conversion", "conversion_events": ["upgrade"], "horizon_days": 30}
     snapshots = snapshots_of(["converts", "already", "never", "no_events"])
-    got = label_snapshots(events, snapshots, task, "2024-04-01")
+    got = label_snapshots(events, snapshots, task, "2024-03-31")
     expected = labelled([("converts", 1), ("never", 0), ("no_events", 0)])
     pdt.assert_frame_equal(got, expected)
 
@@ -117,10 +121,10 @@ def test_repurchase_counts_purchases_in_the_horizon_after_a_prior_purchase():
     )
     task = {"kind": "repurchase", "purchase_events": ["purchase"], "horizon_days": 30}
     snapshots = snapshots_of(["again", "once", "browser"])
-    got = label_snapshots(events, snapshots, task, "2024-04-01")
+    got = label_snapshots(events, snapshots, task, "2024-03-31")
     pdt.assert_frame_equal(got, labelled([("again", 1), ("once", 0)]))
     everyone = label_snapshots(
-        events, snapshots, {**task, "require_prior_purchase": False}, "2024-04-01"
+        events, snapshots, {**task, "require_prior_purchase": False}, "2024-03-31"
     )
     pdt.assert_frame_equal(everyone, labelled([("again", 1), ("browser", 1), ("once", 0)]))
 
@@ -141,9 +145,9 @@ def test_unknown_task_kind_is_a_config_error():
         )
 
 
-def test_default_data_end_is_midnight_after_the_last_event():
+def test_default_data_end_is_the_last_event():
     events = events_of([("a", "2024-01-01", "x"), ("a", "2024-02-03 17:00", "x")])
-    assert default_data_end(events) == pd.Timestamp("2024-02-04")
+    assert default_data_end(events) == pd.Timestamp("2024-02-03 17:00")
 
 
 def test_attribute_labels_compare_with_the_positive_value():

@@ -58,15 +58,6 @@ def event_feature_tables(pit: ibis.Table, spec: dict) -> tuple[list[ibis.Table],
     return tables, zeros
 
 
-def join_onto_snapshots(snaps: ibis.Table, tables: list[ibis.Table]) -> ibis.Table:
-    """Left-join every aggregate onto the snapshots (one join chain, one final select)."""
-    joined = snaps
-    for table in tables:
-        joined = joined.left_join(table, snaps[SID] == table[SID])
-    values = [table[c] for table in tables for c in table.columns if c != SID]
-    return joined.select(*[snaps[c] for c in snaps.columns], *values)
-
-
 def extra_columns(spec: dict) -> tuple[str, ...]:
     """Optional event columns some enabled family reads."""
     monetary = spec["rfm"]["enabled"] and spec["rfm"].get("monetary")
@@ -77,17 +68,18 @@ def extra_columns(spec: dict) -> tuple[str, ...]:
 def compute_event_features(
     events: pd.DataFrame, snapshots: pd.DataFrame, spec: dict
 ) -> pd.DataFrame:
-    """The point-in-time join (with gaps if needed) materialised once, then one query
-    joining every enabled family's aggregates onto the snapshots."""
+    """The point-in-time join (with gaps if needed) materialised once, then one engine pass
+    per family aggregate, aligned on the snapshot id (row ``sid`` of ``snapshots``)."""
     con = connect()
-    snaps = snapshot_table(snapshots)
-    pit = join_before_cutoff(event_table(events), snaps, extra_columns(spec))
+    pit = join_before_cutoff(event_table(events), snapshot_table(snapshots), extra_columns(spec))
     if any(spec[name]["enabled"] for name in NEEDS_GAPS):
         pit = with_gaps(pit)
     pit = con.create_table("pit", pit, temp=True)
     tables, zeros = event_feature_tables(pit, spec)
-    frame = fetch(con, join_onto_snapshots(snaps, tables))
-    return frame.drop(columns=[SID]).fillna(dict.fromkeys(zeros, 0))
+    rows = pd.RangeIndex(len(snapshots), name=SID)
+    parts = [fetch(con, table).set_index(SID).reindex(rows) for table in tables]
+    frame = pd.concat(parts, axis=1).fillna(dict.fromkeys(zeros, 0))
+    return pd.concat([snapshots.reset_index(drop=True), frame.reset_index(drop=True)], axis=1)
 
 
 def build_features(

@@ -1,7 +1,8 @@
 """Labels from events in ``[cutoff, cutoff + horizon)``; ineligible or censored rows dropped.
 
-A snapshot whose horizon runs past ``data_end`` (the exclusive end of the observed data)
-is censored: its outcome is unknown, so it is not labelled rather than labelled 0.
+``data_end`` is the last observed day (the loaders report the last event's timestamp; any
+time on that day means the day is covered). A snapshot whose horizon runs past the end of
+that day is censored: its outcome is unknown, so it is not labelled rather than labelled 0.
 """
 
 import ibis
@@ -16,14 +17,19 @@ EVENT_TASKS = ("churn", "conversion", "repurchase")
 
 
 def default_data_end(events: pd.DataFrame) -> pd.Timestamp:
-    """The day after the last event: the data covers whole days up to and including it."""
-    return events[TIMESTAMP].max().normalize() + pd.Timedelta(days=1)
+    """The last event's timestamp, as the data loaders report it."""
+    return events[TIMESTAMP].max()
+
+
+def observed_until(data_end) -> pd.Timestamp:
+    """Exclusive end of the observation: midnight after the last observed day."""
+    return pd.Timestamp(data_end).normalize() + pd.Timedelta(days=1)
 
 
 def drop_censored(snapshots: pd.DataFrame, horizon_days: int, data_end) -> pd.DataFrame:
-    """Keep snapshots whose whole horizon lies before ``data_end``."""
+    """Keep snapshots whose whole horizon lies inside the observed days."""
     horizon_end = snapshots[CUTOFF] + pd.Timedelta(days=int(horizon_days))
-    return snapshots.loc[horizon_end <= pd.Timestamp(data_end)]
+    return snapshots.loc[horizon_end <= observed_until(data_end)]
 
 
 def is_any(events: ibis.Table, names: list[str] | None) -> ibis.Value:
