@@ -5,6 +5,7 @@ import pandas as pd
 import pandas.testing as pdt
 import pytest
 
+from behaviorlab.data.simulator import simulate
 from behaviorlab.features.builder import build_features, build_training_table
 from behaviorlab.features.snapshots import make_calendar_snapshots
 from behaviorlab.features.spec import feature_columns, resolve_feature_spec
@@ -39,9 +40,13 @@ def customers(events) -> pd.DataFrame:
     )
 
 
-def test_builder_equals_the_pandas_reference(events):
+@pytest.mark.parametrize("source", ["simulator", "random"])
+def test_builder_equals_the_pandas_reference(source, events):
+    if source == "simulator":
+        events = simulate(n_customers=200, seed=5, start="2024-01-01", end="2025-06-30").events
     snapshots = make_calendar_snapshots(events, start="2024-03-01", end="2025-05-01", every_days=91)
-    spec = resolve_feature_spec({"windows": [7, 30, 90]}, events, None)
+    spec = {"windows": [7, 30, 90], "sessions": {"source": "gap"}}
+    spec = resolve_feature_spec(spec, events, None)
     got = build_features(events, None, snapshots, spec)
     want = reference_features(events, snapshots, spec)
     assert set(want.columns) == set(got.columns)  # the reference covers every event feature
