@@ -11,7 +11,7 @@ import ibis
 import pandas as pd
 
 from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, CUTOFF, LABEL, SESSION_ID, SNAPSHOT_KEYS
-from behaviorlab.errors import ConfigError
+from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features import cache
 from behaviorlab.features.engine import (
     SID,
@@ -70,8 +70,12 @@ def compute_event_features(
 ) -> pd.DataFrame:
     """The point-in-time join (with gaps if needed) materialised once, then one engine pass
     per family aggregate, aligned on the snapshot id (row ``sid`` of ``snapshots``)."""
+    extra = extra_columns(spec)
+    missing = [c for c in extra if c not in events.columns]
+    if missing:
+        raise DataValidationError(f"the feature spec needs event columns {missing}")
     con = connect()
-    pit = join_before_cutoff(event_table(events), snapshot_table(snapshots), extra_columns(spec))
+    pit = join_before_cutoff(event_table(events), snapshot_table(snapshots), extra)
     if any(spec[name]["enabled"] for name in NEEDS_GAPS):
         pit = with_gaps(pit)
     pit = con.create_table("pit", pit, temp=True)

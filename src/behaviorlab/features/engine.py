@@ -41,12 +41,9 @@ def to_memtable(frame: pd.DataFrame, columns: list[str]) -> ibis.Table:
 
 
 def event_table(events: pd.DataFrame) -> ibis.Table:
-    """The canonical event columns the features use; a missing amount becomes NULL."""
+    """The canonical event columns (optional ones when present); properties stay behind."""
     present = [c for c in (CUSTOMER_ID, TIMESTAMP, EVENT, AMOUNT, SESSION_ID) if c in events]
-    table = to_memtable(events, present)
-    if AMOUNT not in present:
-        table = table.mutate(**{AMOUNT: ibis.null("float64")})
-    return table
+    return to_memtable(events, present)
 
 
 def snapshot_table(snapshots: pd.DataFrame) -> ibis.Table:
