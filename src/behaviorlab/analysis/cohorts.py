@@ -86,7 +86,9 @@ def compute_retention(
     counts customers with a returning event in period k, ``returned_or_later`` those
     with one in period k or any later period. A customer enters the denominator of
     period k only when k is fully or partly observed before ``data_end``, so recent
-    cohorts are not diluted by periods that have not happened yet.
+    cohorts are not diluted by periods that have not happened yet. Events are first
+    reduced to one row per customer and period (with its latest time, which decides
+    whether the start period has an event at or after the start), so the join is small.
     """
     check_period(period)
     returning = events if returning_event is None else events[events[EVENT] == returning_event]
@@ -98,11 +100,16 @@ def compute_retention(
                          {int(max_periods)}) as last_k
             from cohorts
         ),
+        active as (
+            select {CUSTOMER_ID}, date_trunc('{period}', {TIMESTAMP}) as start,
+                   max({TIMESTAMP}) as last_at
+            from returns where {TIMESTAMP} <= $data_end group by 1, 2
+        ),
         r as (
             select distinct c.{CUSTOMER_ID},
-                   {_period_diff(period, "c.anchor_at", f"e.{TIMESTAMP}")} as k
-            from c join returns e on e.{CUSTOMER_ID} = c.{CUSTOMER_ID}
-            where e.{TIMESTAMP} >= c.anchor_at and e.{TIMESTAMP} <= $data_end
+                   date_diff('{period}', date_trunc('{period}', c.anchor_at), a.start) as k
+            from c join active a on a.{CUSTOMER_ID} = c.{CUSTOMER_ID}
+            where a.last_at >= c.anchor_at
         ),
         last_return as (select {CUSTOMER_ID}, max(k) as k from r group by 1),
         grid as (
