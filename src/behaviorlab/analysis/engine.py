@@ -13,7 +13,8 @@ def query(sql: str, params: dict | None = None, **frames: pd.DataFrame) -> pd.Da
     convert without a copy, and DuckDB scans Arrow many times faster than it scans a
     pandas frame of strings. A fresh connection per call keeps analyses free of shared state.
     """
-    with duckdb.connect(config={"enable_progress_bar": False}) as con:
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")
         for name, frame in frames.items():
             con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
         return con.execute(sql, params or {}).df()
