@@ -146,3 +146,12 @@ def test_balanced_class_weight_raises_scores_of_a_rare_class():
     plain_mean = plain.predict_raw(rare[FEATURES]).mean()
     assert plain_mean == pytest.approx(y.mean(), abs=0.02)
     assert balanced.predict_raw(rare[FEATURES]).mean() > plain_mean + 0.15
+
+
+def test_logistic_handles_numeric_category_levels_with_missing_values():
+    table = make_table(600, 1, seed=6)
+    table["plan"] = pd.Categorical(table["plan"].cat.codes.where(table["plan"].notna()))
+    estimator = LogisticEstimator({"C": 1.0}).fit(table[FEATURES], table["label"].to_numpy())
+    contributions = estimator.contributions(table[FEATURES])
+    assert contributions["plan"].nunique() == 4  # three levels and missing
+    assert roc_auc_score(table["label"], estimator.predict_raw(table[FEATURES])) > 0.7

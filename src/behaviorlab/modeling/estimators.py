@@ -155,8 +155,11 @@ class LightGBMEstimator:
 
 
 def categories_as_objects(frame: pd.DataFrame) -> np.ndarray:
-    """Categorical columns as plain objects with an explicit level for missing values."""
-    return frame.astype("object").where(frame.notna(), MISSING_LEVEL).to_numpy()
+    """Categorical columns as strings with an explicit level for missing values.
+
+    Strings throughout, because the encoder refuses a mix of numeric levels and the marker.
+    """
+    return frame.astype("object").where(frame.notna(), MISSING_LEVEL).astype(str).to_numpy()
 
 
 def signed_log1p(values: np.ndarray) -> np.ndarray:
