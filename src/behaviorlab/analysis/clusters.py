@@ -107,7 +107,8 @@ def name_clusters(profile: pd.DataFrame, n_terms: int = 2) -> pd.Series:
     """Name each cluster from its most distinctive features, e.g. "high frequency, low spend".
 
     A name takes the ``n_terms`` features with the largest absolute z-score; when two
-    clusters would share a name, more terms are added until they differ.
+    clusters would share a name (the same terms, in any order), more terms are added
+    until they differ.
     """
     z = profile.set_index("cluster").filter(like="z_").rename(columns=lambda c: c[2:])
     ranked = {
@@ -122,9 +123,12 @@ def name_clusters(profile: pd.DataFrame, n_terms: int = 2) -> pd.Series:
         ]
         return ", ".join(words)
 
+    def distinct(names: dict[int, str]) -> bool:
+        return len({frozenset(name.split(", ")) for name in names.values()}) == len(names)
+
     terms = n_terms
     names = {cluster: describe(cluster, terms) for cluster in z.index}
-    while len(set(names.values())) < len(names) and terms < z.shape[1]:
+    while not distinct(names) and terms < z.shape[1]:
         terms += 1
         names = {cluster: describe(cluster, terms) for cluster in z.index}
     return pd.Series(names, name="name").rename_axis("cluster")
