@@ -1,5 +1,6 @@
 """Shared fixtures: every test gets its own MLflow store and must close its runs."""
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ def mlflow_store(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
     monkeypatch.setenv("BEHAVIORLAB_ROOT", str(tmp_path))
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(uri)
+        sys.modules["mlflow"].set_registry_uri(uri)
     yield uri
     if not (store / "mlflow.db").exists():
         return

@@ -1,4 +1,10 @@
-"""Composing app configs in tests exactly as the command line would."""
+"""Composing app configs as the command line would, and talking to local servers."""
+
+import json
+import socket
+import subprocess
+import time
+import urllib.request
 
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -10,3 +16,33 @@ def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
     """Compose ``conf/<config_name>.yaml`` with command-line style overrides."""
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="test"):
         return compose(config_name=config_name, overrides=overrides)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Poll a local server until it answers; fail with its stderr if it dies first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"server at {url} not up after {timeout} s")
+
+
+def post_json(url: str, body: str) -> dict:
+    """POST a JSON text and decode the JSON answer."""
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())

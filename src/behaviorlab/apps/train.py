@@ -39,6 +39,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     )
     tracking = to_plain(cfg.tracking)
     tags = {"task": cfg.task.name, "data": cfg.data.name, "model": cfg.run_name}
+    if cfg.permute_labels:
+        tags["baseline"] = "permuted labels"
     with runs.open_run(tracking, run_name=cfg.run_name, tags=tags) as parent:
         log_context(cfg, dataset, table)
         result = train_model(
@@ -54,6 +56,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             storage_url=cfg.optuna_storage,
             study_name=cfg.study_name,
             on_trial_end=log_trial,
+            permute_labels=cfg.permute_labels,
         )
         log_result(result)
         spec = model_spec(cfg, table)

@@ -49,10 +49,14 @@ def open_run(
     tags: Mapping[str, str] | None = None,
     experiment_name: str | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
-    """A top-level run that ends FAILED (never RUNNING) when the body raises."""
+    """A top-level run that ends FAILED (never RUNNING) when the body raises.
+
+    The experiment is also made current, so logged models land beside the run.
+    """
     configure(tracking.get("tracking_uri"))
     name = experiment_name or tracking["experiment_name"]
     experiment_id = ensure_experiment(name, tracking.get("artifact_location"))
+    mlflow.set_experiment(experiment_id=experiment_id)
     with mlflow.start_run(
         experiment_id=experiment_id, run_name=run_name, tags=dict(tags or {})
     ) as run:

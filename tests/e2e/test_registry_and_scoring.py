@@ -1,0 +1,213 @@
+"""Registry lifecycle and batch scoring against a real store, registry and LightGBM models."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from behaviorlab.apps import promote, score, train
+from behaviorlab.apps.common import to_plain
+from behaviorlab.data.sources import load_dataset
+from behaviorlab.features.builder import build_features
+from behaviorlab.scoring.batch import default_cutoff, scoring_snapshots
+from behaviorlab.tracking.models import load_behavior_model
+from tests.conftest import SMALL_SIM
+from tests.helpers import compose_config, free_port, post_json, wait_until_up
+
+pytestmark = pytest.mark.slow
+SCRIPTS = Path(sys.executable).parent
+
+
+def script_env() -> dict[str, str]:
+    """The test's environment with this virtualenv's scripts first on PATH."""
+    return os.environ | {"PATH": f"{SCRIPTS}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def data_overrides(data_dir) -> list[str]:
+    return [
+        f"paths.data_dir={data_dir}",
+        f"data.simulate.n_customers={SMALL_SIM['n_customers']}",
+        f"data.simulate.seed={SMALL_SIM['seed']}",
+    ]
+
+
+def train_version(data_dir, *extra: str) -> dict:
+    overrides = [*data_overrides(data_dir), "tuning=smoke", "tuning.n_trials=2"]
+    overrides += ["explain.max_rows=100", "registry.gate.n_boot=200", *extra]
+    return train.run(compose_config("train", overrides))
+
+
+def champion_version() -> str:
+    return str(MlflowClient().get_model_version_by_alias("churn", "champion").version)
+
+
+def test_gate_promotes_better_models_keeps_permuted_ones_and_rolls_back(small_sim_dir):
+    null = train_version(small_sim_dir, "permute_labels=true", "registry.gate.floor=0.0")
+    assert null["promoted"]
+    assert champion_version() == "1"
+
+    real = train_version(small_sim_dir)
+    assert real["promoted"], real["decision_line"]
+    assert champion_version() == "2"
+
+    permuted = train_version(small_sim_dir, "permute_labels=true")
+    assert not permuted["promoted"], permuted["decision_line"]
+    assert champion_version() == "2"
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("churn", "challenger").version) == "3"
+    tags = client.get_model_version("churn", "3").tags
+    assert tags["gate.decision"] == "kept as challenger"
+    assert float(tags["gate.difference"]) < 0
+
+    rolled = promote.run(
+        compose_config("promote", [*data_overrides(small_sim_dir), "action=rollback"])
+    )
+    assert rolled["champion"] == "1"
+    assert champion_version() == "1"
+
+
+@pytest.fixture(scope="module")
+def champion_store(small_sim_dir, tmp_path_factory) -> Path:
+    """A store holding one registered champion, trained once for the module."""
+    root = tmp_path_factory.mktemp("champion")
+    store = root / "mlruns" / "mlflow.db"
+    store.parent.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
+        patch.setenv("MLFLOW_REGISTRY_URI", f"sqlite:///{store}")
+        patch.setenv("BEHAVIORLAB_ROOT", str(root))
+        outcome = train_version(small_sim_dir)
+    assert outcome["promoted"]
+    return store
+
+
+@pytest.fixture
+def champion(champion_store, mlflow_store):
+    """This test's store starts as a copy of the champion store (artifacts stay shared)."""
+    shutil.copy(champion_store, mlflow_store.removeprefix("sqlite:///"))
+    mlflow.set_tracking_uri(mlflow_store)
+    mlflow.set_registry_uri(mlflow_store)
+
+
+def score_config(data_dir, out: Path, *extra: str):
+    overrides = [
+        *data_overrides(data_dir),
+        f"output.path={out}",
+        "chunk_size=700",
+        "progress=false",
+    ]
+    return compose_config("score", overrides + list(extra))
+
+
+def test_scores_match_in_process_predictions_and_repeat_exactly(small_sim_dir, champion, tmp_path):
+    first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    summary = score.run(score_config(small_sim_dir, first))
+    score.run(score_config(small_sim_dir, second))
+
+    scores = pd.read_parquet(first)
+    assert len(scores) == summary["rows"] > 700
+    assert scores["customer_id"].is_unique
+    expected_columns = {"customer_id", "probability", "tier", "reason_1", "reason_3_value"}
+    assert expected_columns | {"model_name", "model_version", "cutoff", "scored_at"} <= set(scores)
+    pd.testing.assert_frame_equal(
+        scores.drop(columns="scored_at"), pd.read_parquet(second).drop(columns="scored_at")
+    )
+    acting = scores["tier"].isin(["high", "medium"])
+    assert scores.loc[acting, "reason_1"].notna().all()
+    assert scores.loc[~acting, "reason_1"].isna().all()
+
+    model, spec = load_behavior_model("models:/churn@champion")
+    dataset = load_dataset(to_plain(compose_config("score", data_overrides(small_sim_dir)).data))
+    snapshots = scoring_snapshots(dataset.events, spec["task"], default_cutoff(dataset.events))
+    features = build_features(dataset.events, dataset.customers, snapshots, spec["features"])
+    expected = pd.Series(
+        model.predict_proba(features[spec["feature_names"]]), index=features["customer_id"]
+    )
+    got = scores.set_index("customer_id")["probability"]
+    np.testing.assert_allclose(got.loc[expected.index].to_numpy(), expected.to_numpy())
+
+
+def test_killed_scoring_leaves_no_output(small_sim_dir, champion, tmp_path):
+    out = tmp_path / "scores.parquet"
+    command = [
+        str(SCRIPTS / "behaviorlab-score"),
+        *data_overrides(small_sim_dir),
+        f"output.path={out}",
+        "chunk_size=50",
+        "progress=false",
+    ]
+    process = subprocess.Popen(
+        command, env=script_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob(".scores.parquet.*.tmp")) and time.monotonic() < deadline:
+        assert process.poll() is None, "scoring ended before it could be interrupted"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not out.exists()
+
+
+def test_scoring_bad_input_exits_2_and_writes_nothing(small_sim_dir, champion, tmp_path):
+    broken = tmp_path / "events.csv"
+    broken.write_text("customer_id,timestamp,event\nc1,not-a-time,login\n")
+    out = tmp_path / "scores.parquet"
+    result = subprocess.run(
+        [
+            str(SCRIPTS / "behaviorlab-score"),
+            f"paths.data_dir={small_sim_dir}",
+            f"data.events.path={broken}",
+            "data.events.format=csv",
+            f"output.path={out}",
+        ],
+        env=script_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "timestamp" in result.stderr
+    assert not out.exists()
+
+
+def test_serving_answers_like_in_process_prediction(champion, tmp_path):
+    model = mlflow.pyfunc.load_model("models:/churn@champion")
+    rows = model.input_example
+    expected = model.predict(rows)
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(SCRIPTS / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            "models:/churn@champion",
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        env=script_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/ping", server)
+        body = '{"dataframe_split": ' + rows.to_json(orient="split", index=False) + "}"
+        response = post_json(f"http://127.0.0.1:{port}/invocations", body)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    served = pd.DataFrame(response["predictions"])
+    np.testing.assert_allclose(served["probability"], expected["probability"])
+    assert served["tier"].tolist() == expected["tier"].tolist()
