@@ -24,7 +24,9 @@ def load(group: str, name: str, **overrides) -> dict:
     return OmegaConf.to_container(node, resolve=True)["node"]
 
 
-def train(table, tmp_path, model="lightgbm", split="out_of_time", name="study", n_trials=3):
+def train(
+    table, tmp_path, model="lightgbm", split="out_of_time", name="study", n_trials=3, **options
+):
     model_cfg = load("model", model)
     if model == "lightgbm":
         model_cfg["estimator"] |= {"n_estimators": 150, "early_stopping_rounds": 20}
@@ -40,6 +42,7 @@ def train(table, tmp_path, model="lightgbm", split="out_of_time", name="study", 
         explain_cfg=EXPLAIN,
         storage_url=f"sqlite:///{tmp_path / 'optuna.db'}",
         study_name=name,
+        **options,
     )
 
 
@@ -100,9 +103,10 @@ def test_lightgbm_tables_and_figures(lightgbm_result):
 
 def test_shuffled_labels_give_a_test_auc_near_one_half(tmp_path):
     table = make_table(3000, 4, seed=11)
-    table["label"] = np.random.default_rng(0).permutation(table["label"].to_numpy())
-    result = train(table, tmp_path, name="shuffled", n_trials=2)
+    result = train(table, tmp_path, name="shuffled", n_trials=2, permute_labels=True)
     assert abs(result.metrics["roc_auc"] - 0.5) < 0.07
+    truth = result.test_frame.merge(table, on=["customer_id", "cutoff"], suffixes=("", "_true"))
+    assert (truth["label"] == truth["label_true"]).all()
 
 
 @pytest.mark.slow
