@@ -61,10 +61,15 @@ def embed_png(path: Path) -> str:
     return f'<img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}">'
 
 
+def format_number(value: float) -> str:
+    """Readable numbers: shares and scores with 3 decimals, large amounts with separators."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.3f}"
+
+
 def render_table(frame: pd.DataFrame, max_rows: int = 30) -> str:
     """A compact HTML table; long tables are cut with a note (the full one is a file)."""
     shown = frame.head(max_rows)
-    table = shown.to_html(index=False, float_format=lambda v: f"{v:,.3g}", na_rep="", border=0)
+    table = shown.to_html(index=False, float_format=format_number, na_rep="", border=0)
     if len(frame) > max_rows:
         table += (
             f"<p><em>first {max_rows} of {len(frame):,} rows; full table in the files.</em></p>"
