@@ -56,11 +56,6 @@ def snapshot_table(snapshots: pd.DataFrame) -> ibis.Table:
     return ibis.memtable(table.append_column(SID, pa.array(range(len(snapshots)), pa.int64())))
 
 
-def days_between(later: ibis.Value, earlier: ibis.Value) -> ibis.Value:
-    """Exact elapsed time in (fractional) days, computed from microseconds."""
-    return later.delta(earlier, unit="microsecond").cast("float64") / MICROS_PER_DAY
-
-
 def join_before_cutoff(
     events: ibis.Table, snapshots: ibis.Table, extra: tuple[str, ...] = ()
 ) -> ibis.Table:
