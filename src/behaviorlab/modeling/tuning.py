@@ -79,14 +79,19 @@ def run_study(
     cfg: Mapping[str, Any],
     callbacks: Sequence[TrialCallback] = (),
 ) -> optuna.Study:
-    """Run the trials still missing to reach ``n_trials`` within ``timeout`` seconds."""
-    missing = int(cfg.get("n_trials", 20)) - count_finished(study)
+    """Run the trials still missing to reach ``n_trials`` within ``timeout`` seconds.
+
+    MaxTrialsCallback stops at ``n_trials`` finished trials in storage, so several workers
+    sharing one study do not overshoot the budget together.
+    """
+    n_trials = int(cfg.get("n_trials", 20))
+    missing = n_trials - count_finished(study)
     if missing > 0:
         study.optimize(
             objective,
             n_trials=missing,
             timeout=cfg.get("timeout"),
-            callbacks=list(callbacks),
+            callbacks=[*callbacks, optuna.study.MaxTrialsCallback(n_trials, states=FINISHED)],
             show_progress_bar=bool(cfg.get("show_progress_bar", False)),
         )
     return study
