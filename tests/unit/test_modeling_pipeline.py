@@ -69,6 +69,7 @@ def test_lightgbm_out_of_time_result_is_complete(lightgbm_result):
     assert list(frame.columns) == ["customer_id", "cutoff", "label", "probability"]
     assert len(frame) == metrics["n"] == result.split_summary["test_rows"]
     assert frame["cutoff"].nunique() == 1
+    assert metrics["fold_roc_auc_mean"] == pytest.approx(metrics["roc_auc"])
     assert frame["probability"].between(0, 1).all()
     assert set(result.best_params) == set(load("model", "lightgbm")["search_space"])
     assert len(result.study.trials) == 3
@@ -117,6 +118,8 @@ def test_logistic_customer_cv_pools_out_of_fold_predictions(tmp_path):
     assert set(result.test_frame["customer_id"]) == set(table["customer_id"])
     assert result.metrics["roc_auc"] > 0.7
     assert result.split_summary["n_splits"] == 5
+    assert abs(result.metrics["fold_roc_auc_mean"] - result.metrics["roc_auc"]) < 0.03
+    assert 0 < result.metrics["fold_roc_auc_std"] < 0.05
     assert "coefficient_importance" in result.tables
     assert result.model.kind == "logistic"
     assert result.model.predict_proba(table.head(10)).shape == (10,)

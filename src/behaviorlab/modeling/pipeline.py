@@ -54,6 +54,7 @@ class FoldFit:
 
     model: CalibratedModel
     valid_auc: float
+    test_auc: float
     test_raw: np.ndarray
     test_probability: np.ndarray
 
@@ -130,6 +131,11 @@ def best_params_of(study: optuna.Study) -> dict[str, Any]:
         ) from error
 
 
+def auc_or_nan(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC, or NaN where it is undefined (no rows, or one class only)."""
+    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+
+
 def fit_split(
     X: pd.DataFrame,
     y: np.ndarray,
@@ -148,11 +154,13 @@ def fit_split(
     calibrator = fit_calibrator(valid_raw, valid_y, calibration_cfg)
     model = CalibratedModel(estimator, calibrator, list(X.columns), categories, model_cfg["kind"])
     test_X = X.iloc[split.test]
+    test_probability = model.predict_proba(test_X) if len(test_X) else np.empty(0)
     return FoldFit(
         model=model,
-        valid_auc=float(roc_auc_score(valid_y, valid_raw)),
+        valid_auc=auc_or_nan(valid_y, valid_raw),
+        test_auc=auc_or_nan(y[split.test], test_probability),
         test_raw=model.predict_raw(test_X) if len(test_X) else np.empty(0),
-        test_probability=model.predict_proba(test_X) if len(test_X) else np.empty(0),
+        test_probability=test_probability,
     )
 
 
@@ -177,7 +185,7 @@ def pooled_test_frame(table: pd.DataFrame, splits: Sequence[Split], fits: Sequen
 
 
 def summarise_splits(table: pd.DataFrame, splits: Sequence[Split]) -> dict[str, float]:
-    """Row counts and label rates per part, summed over folds for cross-validation."""
+    """Row counts and label rates per part: the mean fold for CV, test rows summed (pooled)."""
     summaries = pd.DataFrame([summarise_split(table, split) for split in splits])
     summary = summaries.mean().to_dict() | {"n_splits": len(splits)}
     summary["test_rows"] = int(summaries["test_rows"].sum())
@@ -187,7 +195,11 @@ def summarise_splits(table: pd.DataFrame, splits: Sequence[Split]) -> dict[str, 
 def evaluate(
     test_frame: pd.DataFrame, fits: Sequence[FoldFit], evaluation_cfg: Mapping[str, Any]
 ) -> dict[str, float]:
-    """Test metrics on calibrated probabilities plus Brier before/after and validation AUC."""
+    """Test metrics on calibrated probabilities, Brier before/after, validation and fold AUCs.
+
+    With CV folds, ``roc_auc`` is that of the pooled out-of-fold predictions and
+    ``fold_roc_auc_mean``/``_std`` summarise the folds one by one.
+    """
     y = test_frame[LABEL].to_numpy()
     metrics = compute_metrics(
         y,
@@ -199,6 +211,8 @@ def evaluate(
     metrics["brier_uncalibrated"] = float(brier_score_loss(y, test_frame["raw_probability"]))
     metrics["brier_calibrated"] = metrics["brier"]
     metrics["valid_roc_auc"] = float(np.mean([fit.valid_auc for fit in fits]))
+    metrics["fold_roc_auc_mean"] = float(np.mean([fit.test_auc for fit in fits]))
+    metrics["fold_roc_auc_std"] = float(np.std([fit.test_auc for fit in fits]))
     return metrics
 
 
