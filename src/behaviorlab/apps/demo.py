@@ -1,30 +1,61 @@
-"""The demo: simulate built-in data, then run every app on it and say what was produced."""
+"""The demo: simulate built-in data, train, register, promote, score and analyse it."""
+
+import time
 
 from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 
-from behaviorlab.apps import simulate
-from behaviorlab.apps.common import CONF_DIR, to_plain
-from behaviorlab.data.sources import load_dataset
+from behaviorlab.apps import analyze, score, simulate, train
+from behaviorlab.apps.common import CONF_DIR, exit_on_user_error
+
+TRAIN_OVERRIDES = ["experiment=sim_churn"]
 
 
-def compose_app(config_name: str, overrides: list[str] | None = None):
+def compose_app(config_name: str, overrides: list[str] | None = None) -> DictConfig:
     """Compose an app's config exactly as its command line would."""
     with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="demo"):
         return compose(config_name=config_name, overrides=overrides or [])
 
 
+def banner(text: str) -> None:
+    """Mark the start of a stage in the demo's output."""
+    print(f"\n=== {text}")
+
+
+@exit_on_user_error
 def main() -> None:
-    """Run the chain on the demo data and print a summary."""
+    """Run the whole chain on the demo data and print what it produced."""
+    started = time.perf_counter()
+    banner("simulate")
     simulated = simulate.run(compose_app("simulate"))
-    dataset = load_dataset(to_plain(compose_app("train").data))
-    print()
-    print("behaviorlab demo summary")
-    print(f"  data: {simulated}")
+    print(simulate.format_summary(simulated))
+    banner("train, register, promote (experiment=sim_churn)")
+    trained = train.run(compose_app("train", TRAIN_OVERRIDES))
+    trained_at = time.perf_counter() - started
+    banner("score the customers with churn@champion")
+    scored = score.run(compose_app("score", ["registered_model=churn@champion"]))
+    banner("behavioural analyses")
+    analysed = analyze.run(compose_app("analyze"))
+    print_summary(simulated, trained, scored, analysed, trained_at, time.perf_counter() - started)
+
+
+def print_summary(simulated, trained, scored, analysed, trained_at, elapsed) -> None:
+    """The few lines a newcomer needs: what ran, how good it is, where to look."""
+    tiers = ", ".join(f"{tier} {count:,}" for tier, count in sorted(scored["tiers"].items()))
+    print("\n" + "=" * 72)
+    print("behaviorlab demo: done")
+    print(f"  data       {simulated['events']:,} events of {simulated['customers']:,} customers")
     print(
-        f"  validated {len(dataset.events):,} events of {dataset.events['customer_id'].nunique():,}"
-        f" customers ({dataset.data_start:%Y-%m-%d}..{dataset.data_end:%Y-%m-%d}),"
-        f" fingerprint {dataset.fingerprint[:12]}"
+        f"  model      {trained['model_name']} v{trained['model_version']}"
+        f" ({'champion' if trained['promoted'] else 'challenger'}),"
+        f" test ROC AUC {trained['roc_auc']:.3f}, PR AUC {trained['pr_auc']:.3f}"
     )
+    print(f"  gate       {trained['decision_line']}")
+    print(f"  scores     {scored['rows']:,} customers -> {scored['path']}")
+    print(f"  tiers      {tiers}")
+    print(f"  analyses   {analysed['report']}")
+    print(f"  time       {trained_at:.0f} s to a trained model, {elapsed:.0f} s in all")
+    print("  look at it all in the MLflow UI: make ui  (http://127.0.0.1:5000)")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Score, write the file (atomically), log a scoring run; return the summary."""
     tracking = to_plain(cfg.tracking)
     runs.configure(tracking["tracking_uri"])
-    name, wanted = parse_model_reference(str(cfg.model))
+    name, wanted = parse_model_reference(str(cfg.registered_model))
     version = models.version_for(name, wanted)
     if version is None:
         raise ConfigError(f"registered model {name!r} has no version for {wanted!r}")

@@ -27,22 +27,15 @@ class BehaviorModel(mlflow.pyfunc.PythonModel):
         self.spec = json.loads(Path(context.artifacts["spec"]).read_text())
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
-        """Score feature rows: calibrated probability, tier and the top reasons."""
+        """Score feature rows: calibrated probability, tier and the top reasons.
+
+        Categoricals may arrive as strings (JSON, signature): the model restores its levels.
+        """
         scoring = self.spec["scoring"]
         return score_features(
             self.model,
-            prepare_input(model_input, self.model),
+            model_input,
             tiers=scoring["tiers"],
             reason_tiers=scoring["reason_tiers"],
             n_reasons=scoring["n_reasons"],
         )
-
-
-def prepare_input(frame: pd.DataFrame, model) -> pd.DataFrame:
-    """Restore categorical dtypes that a JSON or signature round trip turned into strings."""
-    prepared = frame.copy()
-    for name in model.categorical_features:
-        if name in prepared.columns:
-            levels = model.categories_[name]
-            prepared[name] = pd.Categorical(prepared[name].astype("object"), categories=levels)
-    return prepared

@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 import behaviorlab
 from behaviorlab.scoring.predict import score_features
-from behaviorlab.scoring.pyfunc import MODEL_FILE, SPEC_FILE, BehaviorModel, prepare_input
+from behaviorlab.scoring.pyfunc import MODEL_FILE, SPEC_FILE, BehaviorModel
 
 MODEL_NAME_IN_RUN = "model"
 
@@ -34,7 +34,7 @@ def log_behavior_model(model, spec: Mapping[str, Any], example: pd.DataFrame) ->
     plain_example = as_signature_frame(example)
     output = score_features(
         model,
-        prepare_input(plain_example, model),
+        plain_example,
         tiers=scoring["tiers"],
         reason_tiers=list(scoring["tiers"]),
         n_reasons=scoring["n_reasons"],
