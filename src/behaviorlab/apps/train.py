@@ -27,6 +27,7 @@ def main(cfg: DictConfig) -> None:
 @exit_on_user_error
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train one model from a composed config; return its test metrics and registry outcome."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     dataset = load_dataset(to_plain(cfg.data))
     table = build_training_table(
         dataset.events,
