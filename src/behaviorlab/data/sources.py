@@ -37,7 +37,7 @@ class Dataset:
     """Validated canonical frames of one data config, with their identity and time span."""
 
     name: str
-    events: pd.DataFrame
+    events: pd.DataFrame | None
     customers: pd.DataFrame | None
     fingerprint: str
     data_start: pd.Timestamp
@@ -45,25 +45,32 @@ class Dataset:
 
 
 def load_dataset(data_cfg: Mapping, now: pd.Timestamp | None = None) -> Dataset:
-    """Load and validate a data config's events and customers (simulating them when absent)."""
+    """Load and validate a data config's events and customers (simulating them when absent).
+
+    ``events: null`` is allowed for attribute-only problems: the customer table is the data.
+    """
     simulate_if_absent(data_cfg)
     rules = data_cfg.get("validation") or {}
-    events = load_events(data_cfg["events"], now=now, rules=rules)
+    events = (
+        load_events(data_cfg["events"], now=now, rules=rules) if data_cfg.get("events") else None
+    )
     customers = load_customers(data_cfg.get("customers"), events=events, rules=rules, now=now)
+    if events is None and customers is None:
+        raise ConfigError("the data config has neither `events` nor `customers`")
     return Dataset(
         name=data_cfg.get("name", "data"),
         events=events,
         customers=customers,
         fingerprint=fingerprint_frames(events, customers),
-        data_start=events[TIMESTAMP].min(),
-        data_end=events[TIMESTAMP].max(),
+        data_start=events[TIMESTAMP].min() if events is not None else pd.NaT,
+        data_end=events[TIMESTAMP].max() if events is not None else pd.NaT,
     )
 
 
 def simulate_if_absent(data_cfg: Mapping) -> None:
     """Generate built-in data on first use, so the default config works on a fresh clone."""
     simulate = data_cfg.get("simulate")
-    events_path = data_cfg["events"].get("path")
+    events_path = (data_cfg.get("events") or {}).get("path")
     if not simulate or not events_path or Path(events_path).exists():
         return
     from behaviorlab.data.simulator import write_simulation

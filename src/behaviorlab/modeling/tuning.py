@@ -8,6 +8,7 @@ import optuna
 from hydra.utils import instantiate
 
 from behaviorlab.errors import ConfigError
+from behaviorlab.locks import sqlite_creation_lock
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
@@ -57,15 +58,17 @@ def open_study(storage_url: str, study_name: str, cfg: Mapping[str, Any]) -> opt
     """Create the study or load it to resume; the sampler seed moves on with each resume.
 
     A resumed study re-seeded with the same seed would replay its first random trials, so
-    the seed is offset by the number of trials already stored.
+    the seed is offset by the number of trials already stored. Creation runs under a lock
+    so that workers starting together on a fresh SQLite storage do not race.
     """
-    study = optuna.create_study(
-        storage=make_storage(storage_url, cfg),
-        study_name=study_name,
-        direction=cfg.get("direction", "maximize"),
-        pruner=instantiate(cfg["pruner"]) if cfg.get("pruner") else None,
-        load_if_exists=True,
-    )
+    with sqlite_creation_lock(storage_url):
+        study = optuna.create_study(
+            storage=make_storage(storage_url, cfg),
+            study_name=study_name,
+            direction=cfg.get("direction", "maximize"),
+            pruner=instantiate(cfg["pruner"]) if cfg.get("pruner") else None,
+            load_if_exists=True,
+        )
     sampler_cfg = dict(cfg.get("sampler") or {"_target_": "optuna.samplers.TPESampler"})
     seed = sampler_cfg.pop("seed", None)
     offset = len(study.get_trials(deepcopy=False))

@@ -33,18 +33,19 @@ def score_features(
 ) -> pd.DataFrame:
     """Score feature rows; exact SHAP reasons only for the tiers that act on them.
 
-    Reasons cost far more than probabilities, so rows in other tiers get empty reasons.
+    Reasons cost far more than probabilities, so rows in other tiers get empty reasons; a
+    model with fewer features than ``n_reasons`` leaves the extra reasons empty.
     """
     probability = model.predict_proba(features)
     tier = assign_tiers(probability, tiers)
     scored = pd.DataFrame({"probability": probability, "tier": tier}, index=features.index)
-    columns = reason_columns(n_reasons)
     for k in range(1, n_reasons + 1):
         scored[f"reason_{k}"] = pd.Series(pd.NA, index=features.index, dtype="string")
         scored[f"reason_{k}_value"] = np.nan
     acting = np.isin(tier, list(reason_tiers))
-    if acting.any():
-        reasons = model.top_reasons(features.loc[acting], k=n_reasons)
-        for column in columns:
+    available = min(n_reasons, len(model.feature_names))
+    if acting.any() and available:
+        reasons = model.top_reasons(features.loc[acting], k=available)
+        for column in reason_columns(available):
             scored.loc[acting, column] = reasons[column].to_numpy()
     return scored.reset_index(drop=True)

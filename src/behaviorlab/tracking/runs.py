@@ -10,16 +10,21 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from behaviorlab.locks import sqlite_creation_lock
+
 
 def configure(tracking_uri: str | None = None) -> str:
-    """Point MLflow at the given store; an MLFLOW_TRACKING_URI in the environment wins."""
+    """Point MLflow at the given store; an MLFLOW_TRACKING_URI in the environment wins.
+
+    A local SQLite store is created under a lock, so jobs started together do not race.
+    """
     uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri
     if uri is None:
         raise ValueError("no MLflow tracking URI configured")
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
+    with sqlite_creation_lock(uri):
+        MlflowClient().search_experiments(max_results=1)
     return uri
 
 

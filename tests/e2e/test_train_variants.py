@@ -1,0 +1,131 @@
+"""Experiment presets, attribute-only training, concurrent jobs and bad input."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from omegaconf import OmegaConf
+
+from behaviorlab.apps import train
+from behaviorlab.apps.common import CONF_DIR
+from tests.conftest import SMALL_SIM
+from tests.helpers import compose_config
+
+SCRIPTS = Path(sys.executable).parent
+EXPERIMENTS = sorted(path.stem for path in (CONF_DIR / "experiment").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_resolves(experiment):
+    cfg = compose_config("train", [f"experiment={experiment}"])
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert resolved["task"]["name"] in {"churn", "conversion", "repurchase"}
+    assert resolved["model"]["kind"] in {"lightgbm", "logistic"}
+    assert resolved["split"]["kind"] in {"out_of_time", "customer_cv"}
+
+
+def test_experiments_cover_the_documented_presets():
+    assert {"sim_churn", "sim_conversion", "cdnow_repurchase", "ecom_conversion"} <= set(
+        EXPERIMENTS
+    )
+
+
+def write_customer_table(path: Path, n: int = 1500, seed: int = 3) -> None:
+    """Attributes with a real signal and a label column, as a CRM export would have them."""
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(["free", "basic", "pro"], n, p=[0.5, 0.3, 0.2])
+    tenure = rng.gamma(2.0, 200.0, n)
+    logit = -1.0 + 1.5 * (plan == "free") - tenure / 400 + rng.normal(0, 0.5, n)
+    pd.DataFrame(
+        {
+            "customer_id": [f"c{i:05d}" for i in range(n)],
+            "plan": plan,
+            "tenure_days": tenure,
+            "label": (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int),
+        }
+    ).to_parquet(path, index=False)
+
+
+@pytest.mark.slow
+def test_attribute_only_problem_trains_through_the_same_app(tmp_path):
+    table = tmp_path / "customers.parquet"
+    write_customer_table(table)
+    cfg = compose_config(
+        "train",
+        [
+            "data.name=crm",
+            "data.events=null",
+            "data.simulate=null",
+            f"data.customers.path={table}",
+            "task=attributes",
+            "features=attributes",
+            "split=customer_cv",
+            "tuning=smoke",
+            "tuning.n_trials=2",
+            "explain.max_rows=100",
+        ],
+    )
+    summary = train.run(cfg)
+    assert summary["roc_auc"] > 0.65
+    assert summary["model_name"] == "attributes"
+    assert summary["promoted"]
+
+
+def train_command(data_dir: Path, seed: int) -> list[str]:
+    return [
+        str(SCRIPTS / "behaviorlab-train"),
+        f"paths.data_dir={data_dir}",
+        f"data.simulate.n_customers={SMALL_SIM['n_customers']}",
+        f"data.simulate.seed={SMALL_SIM['seed']}",
+        "tuning=smoke",
+        "tuning.n_trials=2",
+        "explain.max_rows=100",
+        "registry.promote_after_training=false",
+        f"seed={seed}",
+        f"study_name=concurrent-{seed}",
+    ]
+
+
+@pytest.mark.slow
+def test_two_training_jobs_at_once_both_register(small_sim_dir):
+    jobs = [
+        subprocess.Popen(
+            train_command(small_sim_dir, seed),
+            env=os.environ.copy(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for seed in (1, 2)
+    ]
+    outputs = [job.communicate(timeout=600) for job in jobs]
+    for job, (_, stderr) in zip(jobs, outputs, strict=True):
+        assert job.returncode == 0, stderr[-3000:]
+    versions = MlflowClient().search_model_versions("name = 'churn'")
+    assert sorted(int(version.version) for version in versions) == [1, 2]
+    assert len({version.run_id for version in versions}) == 2
+
+
+def test_bad_input_exits_2_names_the_column_and_leaves_no_run(tmp_path):
+    events = tmp_path / "events.csv"
+    events.write_text("user,timestamp,event\nu1,2024-01-01 10:00:00,login\n")
+    result = subprocess.run(
+        [
+            str(SCRIPTS / "behaviorlab-train"),
+            f"data.events.path={events}",
+            "data.events.format=csv",
+            "data.simulate=null",
+            "data.customers=null",
+        ],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "customer_id" in result.stderr
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists()
