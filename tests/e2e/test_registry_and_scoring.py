@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import mlflow
 import numpy as np
 import pandas as pd
@@ -110,8 +111,10 @@ def score_config(data_dir, out: Path, *extra: str):
 
 def test_scores_match_in_process_predictions_and_repeat_exactly(small_sim_dir, champion, tmp_path):
     first, second = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    database = tmp_path / "scores.duckdb"
     summary = score.run(score_config(small_sim_dir, first))
-    score.run(score_config(small_sim_dir, second))
+    duckdb_table = f"output.duckdb={{database:'{database}',table:churn_scores}}"
+    score.run(score_config(small_sim_dir, second, duckdb_table))
 
     scores = pd.read_parquet(first)
     assert len(scores) == summary["rows"] > 700
@@ -121,6 +124,15 @@ def test_scores_match_in_process_predictions_and_repeat_exactly(small_sim_dir, c
     pd.testing.assert_frame_equal(
         scores.drop(columns="scored_at"), pd.read_parquet(second).drop(columns="scored_at")
     )
+    with duckdb.connect(str(database), read_only=True) as con:
+        assert con.execute("select count(*) from churn_scores").fetchone()[0] == len(scores)
+    scoring_runs = MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name("scoring").experiment_id]
+    )
+    assert len(scoring_runs) == 2
+    assert {run.info.status for run in scoring_runs} == {"FINISHED"}
+    assert scoring_runs[0].data.metrics["rows"] == summary["rows"]
+
     acting = scores["tier"].isin(["high", "medium"])
     assert scores.loc[acting, "reason_1"].notna().all()
     assert scores.loc[~acting, "reason_1"].isna().all()

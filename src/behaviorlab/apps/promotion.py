@@ -21,16 +21,20 @@ GATE_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss")
 
 
 def promote_version(cfg: DictConfig, name: str, version: str, dataset=None) -> dict[str, Any]:
-    """Score challenger and champion on the challenger's holdout; move aliases; tag the version."""
+    """Judge the challenger against the champion on the challenger's holdout; move aliases.
+
+    The challenger's holdout probabilities are its own out-of-sample predictions (pooled
+    out-of-fold under customer CV); the champion rebuilds the holdout's features from its
+    own spec and scores them.
+    """
     gate = to_plain(cfg.registry.gate)
     champion = models.version_for(name, CHAMPION)
     holdout = load_holdout(name, version)
+    challenger_p = holdout["probability"].to_numpy()
     if champion is None or champion == version:
-        challenger_metrics = holdout_metrics(holdout, holdout["probability"].to_numpy(), gate)
-        decision = decide_first_model(challenger_metrics, gate)
+        decision = decide_first_model(holdout_metrics(holdout, challenger_p, gate), gate)
     else:
         dataset = dataset or load_dataset(to_plain(cfg.data))
-        challenger_p = score_holdout(name, version, holdout, dataset)
         champion_p = score_holdout(name, champion, holdout, dataset)
         labels = holdout["label"].to_numpy()
         difference = bootstrap_auc_difference(
