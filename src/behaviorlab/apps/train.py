@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from behaviorlab.apps.common import CONF_DIR, exit_on_user_error, to_plain
 from behaviorlab.apps.promotion import promote_version
+from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.features.builder import build_training_table
 from behaviorlab.modeling.pipeline import train_model
@@ -18,9 +19,15 @@ from behaviorlab.tracking import models, runs
 HOLDOUT_FILE = "holdout/holdout.parquet"
 
 
+def main() -> None:
+    """Console entry point: register the typed schema, then let Hydra compose and run."""
+    register_schemas()
+    compose_and_run()
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
-def main(cfg: DictConfig) -> None:
-    """Console entry point."""
+def compose_and_run(cfg: DictConfig) -> None:
+    """Run one composed training config (one per job of a -m sweep)."""
     run(cfg)
 
 
