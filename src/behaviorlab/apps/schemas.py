@@ -27,7 +27,7 @@ class EvaluationConfig:
 class ExplainConfig:
     max_rows: int = 2000
     n_dependence: int = 5
-    seed: int | None = None
+    seed: int = 0
 
 
 @dataclass
