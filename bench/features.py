@@ -6,6 +6,8 @@ generating the log is not timed). The pandas reference (tests/reference_features
 at 1M only; its 10M figure is not extrapolated. Each measurement runs in a fresh process,
 so its RSS is its own: peak during the timed call (sampled every 20 ms; includes the
 generated log held in memory) and the process high-water mark (which includes generation).
+CPU is user + system time of all the process's threads during the call; the 1-minute load
+average is read when each call ends, since other work on the host slows the wall time.
 
     .venv/bin/python bench/features.py            # 1M and 10M
     .venv/bin/python bench/features.py --sizes 1000000
@@ -85,6 +87,7 @@ def measure(kind: str, n_events: int, queue) -> None:
         {
             "kind": kind,
             "events": n_events,
+            "customers": int(events["customer_id"].nunique()),
             "snapshots": len(snapshots),
             "features": frame.shape[1] - 2,
             "wall_s": round(wall, 2),
@@ -93,6 +96,7 @@ def measure(kind: str, n_events: int, queue) -> None:
             "rss_before_mb": round(rss_before),
             "peak_rss_during_call_mb": round(rss.peak / 2**20),
             "peak_rss_process_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            "load_average_1m": round(os.getloadavg()[0], 2),
         }
     )
 
@@ -108,6 +112,46 @@ def run(kind: str, n_events: int) -> dict:
     return result
 
 
+COLUMNS = (
+    ("kind", "{:<16}"),
+    ("events", "{:>11,}"),
+    ("customers", "{:>9,}"),
+    ("snapshots", "{:>9,}"),
+    ("features", "{:>8}"),
+    ("wall_s", "{:>7.2f}"),
+    ("cpu_s", "{:>7.2f}"),
+    ("events_per_s", "{:>12,}"),
+    ("peak_rss_during_call_mb", "{:>8,}"),
+    ("speedup", "{:>7}"),
+    ("load_average_1m", "{:>6.2f}"),
+)
+HEADERS = ("kind", "events", "customers", "snapshots", "features", "wall s", "cpu s")
+HEADERS += ("events/s", "peak MB", "speedup", "load")
+
+
+def with_speedups(results: list[dict]) -> list[dict]:
+    """Each builder row gets its wall-time speed-up over the reference at the same size."""
+    reference = {r["events"]: r["wall_s"] for r in results if r["kind"] == "pandas_reference"}
+    out = []
+    for r in results:
+        ref = reference.get(r["events"]) if r["kind"] == "builder" else None
+        out.append({**r, "speedup": f"{ref / r['wall_s']:.1f}x" if ref else "-"})
+    return out
+
+
+def print_table(results: list[dict]) -> None:
+    """One aligned line per measurement (the JSON lines above carry every field)."""
+    widths = [len(fmt.format(results[0][key])) for key, fmt in COLUMNS]
+    print(
+        " ".join(
+            h.rjust(w) if i else h.ljust(w)
+            for i, (h, w) in enumerate(zip(HEADERS, widths, strict=True))
+        )
+    )
+    for r in results:
+        print(" ".join(fmt.format(r[key]) for key, fmt in COLUMNS))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
@@ -120,12 +164,8 @@ def main() -> None:
         if n <= args.reference_max:
             results.append(run("pandas_reference", n))
             print(json.dumps(results[-1]), flush=True)
-    by = {(r["kind"], r["events"]): r for r in results}
-    for n in args.sizes:
-        if ("pandas_reference", n) in by:
-            speedup = by[("pandas_reference", n)]["wall_s"] / by[("builder", n)]["wall_s"]
-            print(f"speed-up over the pandas reference at {n:,} events: {speedup:.1f}x (wall)")
-    print(f"host load average during the run: {os.getloadavg()} on {os.cpu_count()} cores")
+    print_table(with_speedups(results))
+    print(f"host load average at the end: {os.getloadavg()} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

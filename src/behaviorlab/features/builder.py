@@ -16,13 +16,14 @@ from behaviorlab.features import cache
 from behaviorlab.features.engine import (
     SID,
     connect,
+    event_gaps,
     event_table,
     fetch,
     join_before_cutoff,
     snapshot_table,
-    with_gaps,
 )
 from behaviorlab.features.families import EVENT_FAMILY_MODULES, attributes
+from behaviorlab.features.families.common import Sources, summarise_by_type
 from behaviorlab.features.labels import default_data_end, label_from_attributes, label_snapshots
 from behaviorlab.features.snapshots import make_snapshots, sort_snapshots
 from behaviorlab.features.spec import (
@@ -32,8 +33,6 @@ from behaviorlab.features.spec import (
     require_resolved,
     resolve_feature_spec,
 )
-
-NEEDS_GAPS = ("timing", "sessions")
 
 
 @dataclass(frozen=True)
@@ -48,14 +47,47 @@ class TrainingTable:
     path: Path | None
 
 
-def event_feature_tables(pit: ibis.Table, spec: dict) -> tuple[list[ibis.Table], list[str]]:
-    """Every enabled event family's aggregates, and the columns that are 0 when absent."""
-    tables, zeros = [], []
-    for name, module in EVENT_FAMILY_MODULES.items():
-        if spec[name]["enabled"]:
-            tables += module.compute(pit, spec[name])
-            zeros += module.zero_filled(spec[name])
-    return tables, zeros
+def window_edges(spec: dict) -> list[int]:
+    """Every window length an enabled family reads from the per-type summary."""
+    return sorted(
+        {
+            int(days)
+            for name in enabled_event_families(spec)
+            for days in EVENT_FAMILY_MODULES[name].window_days(spec[name])
+        }
+    )
+
+
+def materialise_sources(con: ibis.BaseBackend, pit: ibis.Table, spec: dict) -> Sources:
+    """The joined events, their per-type summary and (when needed) event gaps, each
+    computed once as a temporary table that every family query then scans."""
+    pit = con.create_table("pit", pit, temp=True)
+    typed = con.create_table("typed", summarise_by_type(pit, window_edges(spec)), temp=True)
+    gaps = con.create_table("gaps", event_gaps(pit), temp=True) if needs_gaps(spec) else None
+    return Sources(pit, typed, gaps)
+
+
+def event_feature_tables(src: Sources, spec: dict) -> list[ibis.Table]:
+    """Every enabled event family's aggregates, keyed by snapshot id."""
+    return [
+        table
+        for name in enabled_event_families(spec)
+        for table in EVENT_FAMILY_MODULES[name].tables(src, spec[name])
+    ]
+
+
+def enabled_event_families(spec: dict) -> list[str]:
+    """Names of the event families the spec switches on."""
+    return [name for name in EVENT_FAMILY_MODULES if spec[name]["enabled"]]
+
+
+def zero_filled_columns(spec: dict) -> set[str]:
+    """Columns that are 0, not missing, for a snapshot without matching events."""
+    return {
+        c
+        for name in enabled_event_families(spec)
+        for c in EVENT_FAMILY_MODULES[name].zero_filled(spec[name])
+    }
 
 
 def extra_columns(spec: dict) -> tuple[str, ...]:
@@ -65,25 +97,33 @@ def extra_columns(spec: dict) -> tuple[str, ...]:
     return (*((AMOUNT,) if monetary else ()), *((SESSION_ID,) if by_id else ()))
 
 
+def needs_gaps(spec: dict) -> bool:
+    """Timing always reads event gaps; sessions only when inferred from them."""
+    sessions = spec["sessions"]
+    return spec["timing"]["enabled"] or (sessions["enabled"] and sessions["source"] == "gap")
+
+
 def compute_event_features(
     events: pd.DataFrame, snapshots: pd.DataFrame, spec: dict
 ) -> pd.DataFrame:
-    """The point-in-time join (with gaps if needed) materialised once, then one engine pass
-    per family aggregate, aligned on the snapshot id (row ``sid`` of ``snapshots``)."""
+    """The point-in-time join and what is derived from it materialised once, then one
+    engine pass per family table; results aligned on the snapshot id (row ``sid`` of
+    ``snapshots``).
+
+    Snapshots without matching events get 0 for counts and stay missing otherwise (see
+    each family's ``zero_filled``).
+    """
     extra = extra_columns(spec)
     missing = [c for c in extra if c not in events.columns]
     if missing:
         raise DataValidationError(f"the feature spec needs event columns {missing}")
     con = connect()
     pit = join_before_cutoff(event_table(events), snapshot_table(snapshots), extra)
-    if any(spec[name]["enabled"] for name in NEEDS_GAPS):
-        pit = with_gaps(pit)
-    pit = con.create_table("pit", pit, temp=True)
-    tables, zeros = event_feature_tables(pit, spec)
+    src = materialise_sources(con, pit, spec)
     rows = pd.RangeIndex(len(snapshots), name=SID)
-    parts = [fetch(con, table).set_index(SID).reindex(rows) for table in tables]
-    frame = pd.concat(parts, axis=1).fillna(dict.fromkeys(zeros, 0))
-    return pd.concat([snapshots.reset_index(drop=True), frame.reset_index(drop=True)], axis=1)
+    parts = [fetch(con, t).set_index(SID).reindex(rows) for t in event_feature_tables(src, spec)]
+    frame = pd.concat(parts, axis=1).fillna(dict.fromkeys(zero_filled_columns(spec), 0))
+    return frame.reset_index(drop=True)
 
 
 def build_features(
@@ -101,10 +141,12 @@ def build_features(
             raise ConfigError("the feature spec has event families on but there are no events")
         parts.append(compute_event_features(events, keys, spec))
     if spec["attributes"]["enabled"]:
-        parts.append(attributes.compute(customers, keys, spec["attributes"]))
-    frame = keys
-    for part in parts[1:]:
-        frame = frame.merge(part, on=list(SNAPSHOT_KEYS), how="left", validate="one_to_one")
+        parts.append(
+            attributes.compute(customers, keys, spec["attributes"]).drop(
+                columns=list(SNAPSHOT_KEYS)
+            )
+        )
+    frame = pd.concat(parts, axis=1)
     return frame[[*SNAPSHOT_KEYS, *feature_columns(spec)]].astype(feature_dtypes(spec))
 
 

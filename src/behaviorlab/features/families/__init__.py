@@ -1,9 +1,15 @@
-"""Feature families: each module names its columns and builds one Ibis aggregate.
+"""Feature families: each module names its columns and describes its aggregates in Ibis.
 
-Every ``compute(pit, params)`` takes the point-in-time joined events (only rows with
-``timestamp < cutoff``; see ``engine.join_before_cutoff``) and returns a table keyed by
-``(customer_id, cutoff)``. ``zero_filled(params)`` lists the columns that are 0, not
-missing, for a snapshot without any matching events.
+The builder runs every enabled family in one engine query over the point-in-time joined
+events (only rows with ``timestamp < cutoff``; see ``engine.join_before_cutoff``). Each
+event family gives ``tables(pit, typed, p)``: tables keyed by the snapshot id holding its
+feature columns, computed from the events (``pit``) or, much cheaper, from the shared
+per-type summary (``typed``: one row per snapshot, event type and window band; see
+``common.summarise_by_type``). ``window_days(p)`` lists the window lengths the family
+reads from that summary, so that every window is a union of bands.
+
+``zero_filled(p)`` lists the columns that are 0, not missing, for a snapshot without any
+matching events.
 """
 
 from behaviorlab.features.families import (

@@ -4,7 +4,7 @@ import ibis
 
 from behaviorlab.data.contract import EVENT
 from behaviorlab.features.engine import AGE_US, MICROS_PER_DAY, day_age
-from behaviorlab.features.families.common import KEYS, recent, within_days
+from behaviorlab.features.families.common import KEYS, Sources, count_where, recent, typed_within
 from behaviorlab.features.naming import slug
 
 
@@ -22,25 +22,35 @@ def zero_filled(p: dict) -> list[str]:
     return columns(p)
 
 
+def window_days(p: dict) -> list[int]:
+    """Band edges this family reads from the per-type summary."""
+    return list(p["windows"])
+
+
+def counts(typed: ibis.Table, p: dict) -> ibis.Table:
+    """Counts per window and type, summed over the bands inside each window."""
+    metrics = {}
+    for w in p["windows"]:
+        inside = typed_within(typed, w)
+        metrics[f"count_events_{w}d"] = count_where(typed, inside)
+        for e in p["event_types"]:
+            metrics[f"count_{slug(e)}_{w}d"] = count_where(typed, inside & (typed[EVENT] == e))
+    return typed.group_by(KEYS).aggregate(**metrics)
+
+
 def active_days(pit: ibis.Table, windows: list[int]) -> ibis.Table:
     """Calendar days with an event inside each window.
 
     One row per snapshot and day first, carrying the day's newest event age: a day is
     active in a window when that event is inside it. Plain sums replace distinct counts.
     """
+    pit = recent(pit, max(windows))
     daily = pit.group_by([*KEYS, day_age(pit).name("day")]).aggregate(newest=pit[AGE_US].min())
     return daily.group_by(KEYS).aggregate(
         **{f"active_days_{w}d": (daily["newest"] <= w * MICROS_PER_DAY).sum() for w in windows}
     )
 
 
-def compute(pit: ibis.Table, p: dict) -> list[ibis.Table]:
-    """Conditional counts in one aggregate over the events of the widest window."""
-    pit = recent(pit, max(p["windows"]))
-    metrics = {}
-    for w in p["windows"]:
-        inside = within_days(pit, w)
-        metrics[f"count_events_{w}d"] = inside.sum()
-        for e in p["event_types"]:
-            metrics[f"count_{slug(e)}_{w}d"] = (inside & (pit[EVENT] == e)).sum()
-    return [pit.group_by(KEYS).aggregate(**metrics), active_days(pit, p["windows"])]
+def tables(src: Sources, p: dict) -> list[ibis.Table]:
+    """Counts from the per-type summary; active days need one row per snapshot and day."""
+    return [counts(src.typed, p), active_days(src.pit, p["windows"])]

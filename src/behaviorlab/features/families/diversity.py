@@ -3,7 +3,7 @@
 import ibis
 
 from behaviorlab.data.contract import EVENT
-from behaviorlab.features.families.common import KEYS
+from behaviorlab.features.families.common import KEYS, Sources
 
 
 def columns(p: dict) -> list[str]:
@@ -16,8 +16,14 @@ def zero_filled(p: dict) -> list[str]:
     return ["distinct_event_types"]
 
 
-def compute(pit: ibis.Table, p: dict) -> list[ibis.Table]:
-    """Counts per type, then H = ln N - sum(c ln c) / N."""
+def window_days(p: dict) -> list[int]:
+    """The whole history: no band edges."""
+    return []
+
+
+def tables(src: Sources, p: dict) -> list[ibis.Table]:
+    """Counts per type over the whole history, then H = ln N - sum(c ln c) / N."""
+    pit = src.pit
     per_type = pit.group_by([*KEYS, EVENT]).aggregate(c=pit.count())
     c = per_type["c"].cast("float64")
     agg = per_type.group_by(KEYS).aggregate(

@@ -7,7 +7,7 @@ customer who purchased in the window has the full depth even without a logged pa
 import ibis
 
 from behaviorlab.data.contract import EVENT
-from behaviorlab.features.families.common import KEYS, recent, within_days
+from behaviorlab.features.families.common import KEYS, Sources, typed_within
 
 
 def columns(p: dict) -> list[str]:
@@ -20,19 +20,24 @@ def zero_filled(p: dict) -> list[str]:
     return columns(p)
 
 
-def step_of(pit: ibis.Table, steps: list[list[str]]) -> ibis.Value:
-    """1-based step index of each event, the highest when a name sits in several steps."""
+def step_of(table: ibis.Table, steps: list[list[str]]) -> ibis.Value:
+    """1-based step index of each event (0 outside the funnel), the highest when a name
+    sits in several steps."""
     branches = [
-        (pit[EVENT].isin(list(names)), index)
+        (table[EVENT].isin(list(names)), index)
         for index, names in reversed(list(enumerate(steps, start=1)))
     ]
     return ibis.cases(*branches, else_=0)
 
 
-def compute(pit: ibis.Table, p: dict) -> list[ibis.Table]:
-    """Max step per window, over the funnel events of the widest window."""
-    pit = recent(pit, max(p["windows"]))
-    pit = pit.filter(pit[EVENT].isin([name for names in p["steps"] for name in names]))
-    step = step_of(pit, p["steps"])
-    metrics = {f"funnel_depth_{w}d": step.max(where=within_days(pit, w)) for w in p["windows"]}
-    return [pit.group_by(KEYS).aggregate(**metrics)]
+def window_days(p: dict) -> list[int]:
+    """Band edges this family reads from the per-type summary."""
+    return list(p["windows"])
+
+
+def tables(src: Sources, p: dict) -> list[ibis.Table]:
+    """Max step per window over the per-type summary; other types count as step 0."""
+    typed = src.typed
+    step = step_of(typed, p["steps"])
+    metrics = {f"funnel_depth_{w}d": step.max(where=typed_within(typed, w)) for w in p["windows"]}
+    return [typed.group_by(KEYS).aggregate(**metrics)]

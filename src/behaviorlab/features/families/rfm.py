@@ -10,7 +10,7 @@ import ibis
 
 from behaviorlab.data.contract import AMOUNT
 from behaviorlab.features.engine import AGE_US, day_age
-from behaviorlab.features.families.common import KEYS, in_days, is_event, null_unless
+from behaviorlab.features.families.common import KEYS, Sources, in_days, is_event, null_unless
 
 MONETARY = ("monetary_total", "monetary_mean", "monetary_max")
 
@@ -26,13 +26,22 @@ def zero_filled(p: dict) -> list[str]:
     return ["purchase_days", *(["monetary_total"] if p.get("monetary") else [])]
 
 
-def compute(pit: ibis.Table, p: dict) -> list[ibis.Table]:
-    """Tenure over all events; the rest over purchases only (a small slice of the log).
+def window_days(p: dict) -> list[int]:
+    """The whole history: no band edges."""
+    return []
+
+
+def tenure(pit: ibis.Table) -> ibis.Table:
+    """Days since the first event of any kind."""
+    return pit.group_by(KEYS).aggregate(tenure_days=in_days(pit[AGE_US].max()))
+
+
+def purchases(pit: ibis.Table, p: dict) -> ibis.Table:
+    """Purchase occasions and spend, over purchases only (a small slice of the log).
 
     A day's age is the time from its midnight to the cutoff, so the newest purchase day has
     the smallest day age and the first purchase day the largest.
     """
-    tenure = pit.group_by(KEYS).aggregate(tenure_days=in_days(pit[AGE_US].max()))
     bought = pit.filter(is_event(pit, p["purchase_events"]))
     day = day_age(bought)
     metrics = {
@@ -56,4 +65,9 @@ def compute(pit: ibis.Table, p: dict) -> list[ibis.Table]:
         "purchase_days": agg["purchase_days"],
     }
     derived |= {name: agg[name] for name in MONETARY if p.get("monetary")}
-    return [tenure, agg.select(*KEYS, **derived)]
+    return agg.select(*KEYS, **derived)
+
+
+def tables(src: Sources, p: dict) -> list[ibis.Table]:
+    """Tenure over all events; the rest from purchase events."""
+    return [tenure(src.pit), purchases(src.pit, p)]

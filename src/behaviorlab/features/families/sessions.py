@@ -8,7 +8,7 @@ import ibis
 
 from behaviorlab.data.contract import SESSION_ID, TIMESTAMP
 from behaviorlab.features.engine import GAP_US, MICROS_PER_DAY
-from behaviorlab.features.families.common import KEYS
+from behaviorlab.features.families.common import KEYS, Sources
 
 MICROS_PER_MINUTE = MICROS_PER_DAY // 1440
 
@@ -28,43 +28,49 @@ def minutes(later: ibis.Value, earlier: ibis.Value) -> ibis.Value:
     return later.delta(earlier, unit="microsecond").cast("float64") / MICROS_PER_MINUTE
 
 
-def from_gaps(pit: ibis.Table, gap_minutes: float) -> ibis.Table:
-    """Inferred sessions: a session's length is the sum of the gaps inside it.
+def per_session(count: ibis.Value, inside: ibis.Value, n_events: ibis.Value) -> dict:
+    """Session count, mean length (minutes) and mean events from per-snapshot totals."""
+    return {
+        "session_count": count,
+        "session_duration_mean_min": inside.fill_null(0) / count,
+        "events_per_session": n_events / count,
+    }
 
-    Needs ``pit`` with ``gap_us`` (see ``engine.with_gaps``).
-    """
-    gap = pit[GAP_US].cast("float64") / MICROS_PER_MINUTE
+
+def window_days(p: dict) -> list[int]:
+    """The whole history: no band edges."""
+    return []
+
+
+def from_gaps(gaps: ibis.Table, gap_minutes: float) -> ibis.Table:
+    """Inferred sessions: a session's length is the sum of the gaps inside it (one row per
+    event in ``gaps``; see ``engine.event_gaps``)."""
+    gap = gaps[GAP_US].cast("float64") / MICROS_PER_MINUTE
     starts = gap.isnull() | (gap > gap_minutes)
-    return pit.group_by(KEYS).aggregate(
-        n_events=pit.count(), session_count=starts.sum(), inside=gap.sum(where=~starts)
+    totals = gaps.group_by(KEYS).aggregate(
+        n_events=gaps.count(), count=starts.sum(), inside=gap.sum(where=~starts)
+    )
+    return totals.select(
+        *KEYS, **per_session(totals["count"], totals["inside"], totals["n_events"])
     )
 
 
 def from_ids(pit: ibis.Table) -> ibis.Table:
     """Given sessions: first to last event of each session id (events without one ignored)."""
     known = pit.filter(pit[SESSION_ID].notnull())
-    per_session = known.group_by([*KEYS, SESSION_ID]).aggregate(
+    by_id = known.group_by([*KEYS, SESSION_ID]).aggregate(
         n=known.count(), length=minutes(known[TIMESTAMP].max(), known[TIMESTAMP].min())
     )
-    return per_session.group_by(KEYS).aggregate(
-        n_events=per_session["n"].sum(),
-        session_count=per_session.count(),
-        inside=per_session["length"].sum(),
+    totals = by_id.group_by(KEYS).aggregate(
+        n_events=by_id["n"].sum(), count=by_id.count(), inside=by_id["length"].sum()
+    )
+    return totals.select(
+        *KEYS, **per_session(totals["count"], totals["inside"], totals["n_events"])
     )
 
 
-def compute(pit: ibis.Table, p: dict) -> list[ibis.Table]:
-    """Per snapshot totals, then means per session."""
+def tables(src: Sources, p: dict) -> list[ibis.Table]:
+    """Given session ids, or sessions inferred from inactivity gaps."""
     if p["source"] == "session_id":
-        totals = from_ids(pit)
-    else:
-        totals = from_gaps(pit, float(p["gap_minutes"]))
-    count = totals["session_count"]
-    return [
-        totals.select(
-            *KEYS,
-            session_count=count,
-            session_duration_mean_min=totals["inside"].fill_null(0) / count,
-            events_per_session=totals["n_events"] / count,
-        )
-    ]
+        return [from_ids(src.pit)]
+    return [from_gaps(src.gaps, float(p["gap_minutes"]))]

@@ -5,7 +5,7 @@ import ibis
 
 from behaviorlab.data.contract import EVENT, TIMESTAMP
 from behaviorlab.features.engine import AGE_US, GAP_US, day_age
-from behaviorlab.features.families.common import KEYS, in_days, is_event
+from behaviorlab.features.families.common import KEYS, Sources, in_days, is_event
 from behaviorlab.features.naming import slug
 
 STATS = ("mean", "std", "max")
@@ -43,17 +43,42 @@ def purchase_gaps(pit: ibis.Table, purchase_events: list[str]) -> ibis.Table:
     return gapped.group_by(KEYS).aggregate(**gap_metrics(gapped["gap"], "purchase_gap"))
 
 
-def compute(pit: ibis.Table, p: dict) -> list[ibis.Table]:
-    """Event gaps, recency of key events and shares in one aggregate; purchase gaps apart.
+def window_days(p: dict) -> list[int]:
+    """The whole history: no band edges."""
+    return []
 
-    Needs ``pit`` with ``gap_us`` (see ``engine.with_gaps``).
-    """
+
+def since_key_events(pit: ibis.Table, key_events: list[str]) -> ibis.Table:
+    """Days since the newest event of each key type, over the key events only."""
+    keyed = pit.filter(is_event(pit, key_events))
+    metrics = {
+        f"days_since_{slug(e)}": in_days(keyed[AGE_US].min(where=keyed[EVENT] == e))
+        for e in key_events
+    }
+    return keyed.group_by(KEYS).aggregate(**metrics)
+
+
+def event_gap_stats(gaps: ibis.Table) -> ibis.Table:
+    """Mean, std and max gap between consecutive events (see ``engine.event_gaps``)."""
+    return gaps.group_by(KEYS).aggregate(**gap_metrics(in_days(gaps[GAP_US]), "gap"))
+
+
+def shares(pit: ibis.Table) -> ibis.Table:
+    """Hour-of-day and weekend shares of the events."""
     hour = pit[TIMESTAMP].hour()
     n = pit.count()
-    metrics = gap_metrics(in_days(pit[GAP_US]), "gap")
-    for e in p["key_events"]:
-        metrics[f"days_since_{slug(e)}"] = in_days(pit[AGE_US].min(where=pit[EVENT] == e))
+    metrics = {}
     for bucket, (low, high) in HOUR_BUCKETS.items():
         metrics[f"share_{bucket}"] = ((hour >= low) & (hour < high)).sum() / n
     metrics["share_weekend"] = (pit[TIMESTAMP].day_of_week.index() >= 5).sum() / n
-    return [pit.group_by(KEYS).aggregate(**metrics), purchase_gaps(pit, p["purchase_events"])]
+    return pit.group_by(KEYS).aggregate(**metrics)
+
+
+def tables(src: Sources, p: dict) -> list[ibis.Table]:
+    """Gaps and shares over all events; key events and purchase days apart (small slices)."""
+    tables = [
+        event_gap_stats(src.gaps),
+        shares(src.pit),
+        purchase_gaps(src.pit, p["purchase_events"]),
+    ]
+    return [*tables, since_key_events(src.pit, p["key_events"])] if p["key_events"] else tables

@@ -3,7 +3,14 @@
 import ibis
 
 from behaviorlab.features.engine import AGE_US, MICROS_PER_DAY
-from behaviorlab.features.families.common import KEYS, null_unless, recent, within_days
+from behaviorlab.features.families.common import (
+    KEYS,
+    Sources,
+    count_where,
+    null_unless,
+    recent,
+    typed_within,
+)
 
 
 def columns(p: dict) -> list[str]:
@@ -28,20 +35,35 @@ def slope_weight(pit: ibis.Table, weeks: int) -> ibis.Value:
     return ((weeks - 1) / 2 - week_ago) / sxx
 
 
-def compute(pit: ibis.Table, p: dict) -> list[ibis.Table]:
+def window_days(p: dict) -> list[int]:
+    """Each window and the one before it end on band edges."""
+    return [d for w in p["windows"] for d in (w, 2 * w)]
+
+
+def changes(typed: ibis.Table, p: dict) -> ibis.Table:
     """Counts in [cutoff - w, cutoff) and [cutoff - 2w, cutoff - w), then diff and ratio."""
-    weeks = int(p["slope_weeks"])
-    pit = recent(pit, max(2 * max(p["windows"]), 7 * weeks))
     metrics = {}
     for w in p["windows"]:
-        metrics[f"latest_{w}"] = within_days(pit, w).sum()
-        metrics[f"previous_{w}"] = (within_days(pit, 2 * w) & ~within_days(pit, w)).sum()
-    metrics["slope"] = slope_weight(pit, weeks).sum(where=within_days(pit, 7 * weeks))
-    agg = pit.group_by(KEYS).aggregate(**metrics)
+        latest = typed_within(typed, w)
+        metrics[f"latest_{w}"] = count_where(typed, latest)
+        metrics[f"previous_{w}"] = count_where(typed, typed_within(typed, 2 * w) & ~latest)
+    agg = typed.group_by(KEYS).aggregate(**metrics)
     derived = {}
     for w in p["windows"]:
-        latest, previous = agg[f"latest_{w}"], agg[f"previous_{w}"]
+        latest, previous = agg[f"latest_{w}"].fill_null(0), agg[f"previous_{w}"].fill_null(0)
         derived[f"trend_diff_{w}d"] = latest - previous
         derived[f"trend_ratio_{w}d"] = null_unless(previous > 0, latest / previous)
-    derived[f"activity_slope_{weeks}w"] = agg["slope"].fill_null(0)
-    return [agg.select(*KEYS, **derived)]
+    return agg.select(*KEYS, **derived)
+
+
+def slope(pit: ibis.Table, weeks: int) -> ibis.Table:
+    """Least-squares slope of weekly counts, over the events of the last ``weeks`` weeks."""
+    pit = recent(pit, 7 * weeks)
+    return pit.group_by(KEYS).aggregate(
+        **{f"activity_slope_{weeks}w": slope_weight(pit, weeks).sum()}
+    )
+
+
+def tables(src: Sources, p: dict) -> list[ibis.Table]:
+    """Window changes from the per-type summary; the slope weighs each recent event."""
+    return [changes(src.typed, p), slope(src.pit, int(p["slope_weeks"]))]
