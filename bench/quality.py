@@ -1,0 +1,229 @@
+"""Model quality benchmark: simulator churn against its oracle, CDNOW against its peers.
+
+Prints figures, it is not a test. Everything it writes (simulated data, MLflow store,
+Optuna studies, cached tables) goes to a scratch directory, never into the repository.
+
+- Simulator churn (``experiment=sim_churn``, LightGBM and logistic): the test frame is the
+  latest cutoff, which is the simulator's oracle cutoff; the oracle's ``oracle_churn``
+  (P(no event in the horizon) given the latent state) is joined on customer_id and the
+  model's ROC AUC is printed beside the oracle's on exactly those rows, with their ratio.
+  The LightGBM run is also the demo speed figure: simulate, then ``train.run`` on a cold
+  feature cache (features, tuning, refit, evaluation, logging, registration, gate).
+- CDNOW repurchase (``experiment=cdnow_repurchase``, LightGBM and logistic): pooled
+  out-of-fold ROC AUC and PR AUC beside the published peer figures, plus a check that the
+  273-day horizon (1997-10-01 .. 1998-06-30 inclusive) labels every customer.
+
+    .venv/bin/python bench/quality.py                      # both, the presets' own budgets
+    .venv/bin/python bench/quality.py --only cdnow --trials 60
+    .venv/bin/python bench/quality.py --only sim --customers 50000 --set split.n_test_cutoffs=1
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SHARED_DATA = ROOT.parent / "shared" / "data"
+PEERS = {
+    "Pareto/NBD (lifetimes)": (0.769, 0.650),
+    "BG/NBD (lifetimes)": (0.763, 0.648),
+    "LightGBM defaults on RFM, 5-fold CV": (0.767, 0.639),
+    "days since last purchase": (0.759, 0.612),
+}
+CDNOW_CUSTOMERS, CDNOW_BUYERS = 23_570, 7_058
+
+
+def point_at_scratch(scratch: Path) -> None:
+    """Send every path and the MLflow store into the scratch directory."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    os.environ["BEHAVIORLAB_ROOT"] = str(scratch)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{scratch}/mlruns/mlflow.db"
+
+
+def load_average() -> str:
+    """The 1-minute load average: timings on a shared 2-core machine need it beside them."""
+    return f"{os.getloadavg()[0]:.2f}"
+
+
+def compose_train(overrides: list[str]):
+    """conf/train.yaml composed as the command line would."""
+    from tests.helpers import compose_config
+
+    return compose_config("train", overrides)
+
+
+def budget(trials: int | None) -> list[str]:
+    """A tuning budget override, or none to keep the preset's own."""
+    return [] if trials is None else [f"tuning.n_trials={trials}"]
+
+
+def train_once(overrides: list[str], label: str) -> tuple[dict, float]:
+    """One ``train.run`` on a fresh study (a unique name, so no trial is resumed); wall seconds."""
+    from behaviorlab.apps import train
+
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    cfg = compose_train([*overrides, f"study_name=bench-{label}-{stamp}-{os.getpid()}"])
+    start = time.perf_counter()
+    metrics = train.run(cfg)
+    return metrics, time.perf_counter() - start
+
+
+def holdout_frame(run_id: str) -> pd.DataFrame:
+    """The test predictions logged on the run (customer_id, cutoff, label, probability)."""
+    import mlflow
+
+    from behaviorlab.apps.train import HOLDOUT_FILE
+
+    local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT_FILE)
+    return pd.read_parquet(local)
+
+
+def compare_with_oracle(
+    test: pd.DataFrame, truth: pd.DataFrame, oracle_cutoff: str
+) -> dict[str, float]:
+    """Model and oracle ROC AUC on exactly the same test rows (the oracle cutoff only)."""
+    from sklearn.metrics import roc_auc_score
+
+    rows = test.loc[test["cutoff"] == pd.Timestamp(oracle_cutoff)].merge(
+        truth[["customer_id", "oracle_churn"]], on="customer_id", how="inner"
+    )
+    rows = rows.dropna(subset=["oracle_churn"])
+    model_auc = roc_auc_score(rows["label"], rows["probability"])
+    oracle_auc = roc_auc_score(rows["label"], rows["oracle_churn"])
+    return {
+        "rows": len(rows),
+        "label_rate": float(rows["label"].mean()),
+        "model_auc": float(model_auc),
+        "oracle_auc": float(oracle_auc),
+        "ratio": float(model_auc / oracle_auc),
+    }
+
+
+def simulate_data(scratch: Path, n_customers: int) -> tuple[dict, float, str]:
+    """Write the simulator's files (events, customers, truth) and time it."""
+    from behaviorlab.data.simulator import write_simulation
+
+    out_dir = scratch / "data" / "sim"
+    load = load_average()
+    start = time.perf_counter()
+    summary = write_simulation(
+        out_dir, n_customers=n_customers, seed=7, start="2024-01-01", end="2025-06-30"
+    )
+    return summary, time.perf_counter() - start, load
+
+
+def run_simulator(scratch: Path, trials: int | None, n_customers: int, extra: list[str]) -> None:
+    """Simulator churn: LightGBM and logistic test AUC against the oracle, and the demo time."""
+    summary, sim_seconds, sim_load = simulate_data(scratch, n_customers)
+    truth = pd.read_parquet(Path(summary["out_dir"]) / "truth.parquet")
+    base = [
+        "experiment=sim_churn",
+        *budget(trials),
+        f"data.simulate.n_customers={n_customers}",
+        "tuning.show_progress_bar=false",
+        *extra,
+    ]
+    settings = f"trials {trials or 'of the preset'} {' '.join(extra)}"
+    print(f"\n## simulator churn: {n_customers:,} customers, {settings}")
+    print(f"simulate: {sim_seconds:.1f} s (load {sim_load})")
+    print("| model | test rows | churn rate | model AUC | oracle AUC | ratio | train s | load |")
+    print("|---|---|---|---|---|---|---|---|")
+    seconds_by_model = {}
+    for model in ("lightgbm", "logistic"):
+        load = load_average()
+        metrics, seconds = train_once([*base, f"model={model}"], f"sim-{model}")
+        seconds_by_model[model] = seconds
+        test = holdout_frame(metrics["run_id"])
+        figures = compare_with_oracle(test, truth, summary["oracle_cutoff"])
+        print(
+            f"| {model} | {figures['rows']:,} | {figures['label_rate']:.3f} "
+            f"| {figures['model_auc']:.4f} | {figures['oracle_auc']:.4f} "
+            f"| {figures['ratio']:.4f} | {seconds:.1f} | {load}-{load_average()} |",
+            flush=True,
+        )
+    demo = sim_seconds + seconds_by_model["lightgbm"]
+    print(f"demo to a trained model (simulate + lightgbm train.run, cold cache): {demo:.1f} s")
+
+
+def check_full_horizon(cfg) -> tuple[int, float]:
+    """Rows and label rate of the CDNOW table: every customer, 7,058 buyers expected."""
+    from behaviorlab.apps.common import to_plain
+    from behaviorlab.data.sources import load_dataset
+    from behaviorlab.features.builder import build_training_table
+
+    dataset = load_dataset(to_plain(cfg.data))
+    table = build_training_table(
+        dataset.events,
+        dataset.customers,
+        task=to_plain(cfg.task),
+        features=to_plain(cfg.features),
+        data_end=dataset.data_end,
+        fingerprint=dataset.fingerprint,
+    )
+    return len(table.frame), float(table.frame["label"].mean())
+
+
+def run_cdnow(trials: int | None, extra: list[str], shared_data: Path) -> None:
+    """CDNOW repurchase, 5-fold customer CV: pooled out-of-fold AUCs beside the peers."""
+    base = [
+        "experiment=cdnow_repurchase",
+        f"paths.shared_data={shared_data}",
+        *budget(trials),
+        "tuning.show_progress_bar=false",
+        *extra,
+    ]
+    rows, rate = check_full_horizon(compose_train(base))
+    expected = CDNOW_BUYERS / CDNOW_CUSTOMERS
+    print(f"\n## CDNOW repurchase: trials {trials or 'of the preset'} {' '.join(extra)}")
+    print(
+        f"table: {rows:,} rows (expected {CDNOW_CUSTOMERS:,}), label rate {rate:.4f} "
+        f"(expected {expected:.4f})"
+    )
+    print("| scorer | ROC AUC | PR AUC | fold AUC mean +- sd | train s | load start-end |")
+    print("|---|---|---|---|---|---|")
+    for model in ("lightgbm", "logistic"):
+        load = load_average()
+        metrics, seconds = train_once([*base, f"model={model}"], f"cdnow-{model}")
+        print(
+            f"| behaviorlab {model} | {metrics['roc_auc']:.4f} | {metrics['pr_auc']:.4f} "
+            f"| {metrics['fold_roc_auc_mean']:.4f} +- {metrics['fold_roc_auc_std']:.4f} "
+            f"| {seconds:.1f} | {load}-{load_average()} |",
+            flush=True,
+        )
+    for name, (roc, pr) in PEERS.items():
+        print(f"| {name} (peer) | {roc:.3f} | {pr:.3f} | | | |")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """--trials, --only sim|cdnow, --customers, --scratch, --shared-data, repeated --set."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, help="default: each preset's own budget")
+    parser.add_argument("--only", choices=["sim", "cdnow"])
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--scratch", type=Path, help="default: a fresh temporary directory")
+    parser.add_argument("--shared-data", type=Path, default=SHARED_DATA)
+    parser.add_argument("--set", action="append", default=[], help="extra Hydra override")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> None:
+    """Run the selected benchmarks in a scratch directory and print their tables."""
+    args = parse_args(argv)
+    scratch = args.scratch or Path(tempfile.mkdtemp(prefix="behaviorlab-quality-"))
+    point_at_scratch(scratch)
+    print(f"scratch {scratch}; cores {os.cpu_count()}; load at start {load_average()}")
+    if args.only in (None, "sim"):
+        run_simulator(scratch, args.trials, args.customers, args.set)
+    if args.only in (None, "cdnow"):
+        run_cdnow(args.trials, args.set, args.shared_data)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
