@@ -64,14 +64,19 @@ def event_gap_stats(gaps: ibis.Table) -> ibis.Table:
 
 
 def shares(pit: ibis.Table) -> ibis.Table:
-    """Hour-of-day and weekend shares of the events."""
-    hour = pit[TIMESTAMP].hour()
-    n = pit.count()
-    metrics = {}
-    for bucket, (low, high) in HOUR_BUCKETS.items():
-        metrics[f"share_{bucket}"] = ((hour >= low) & (hour < high)).sum() / n
-    metrics["share_weekend"] = (pit[TIMESTAMP].day_of_week.index() >= 5).sum() / n
-    return pit.group_by(KEYS).aggregate(**metrics)
+    """Hour-of-day and weekend shares of the events.
+
+    The hour and weekday are taken once per event (a projection), not once per bucket.
+    """
+    stamp = pit[TIMESTAMP]
+    clock = pit.select(*KEYS, hour=stamp.hour(), weekend=stamp.day_of_week.index() >= 5)
+    hour, n = clock["hour"], clock.count()
+    metrics = {
+        f"share_{bucket}": ((hour >= low) & (hour < high)).sum() / n
+        for bucket, (low, high) in HOUR_BUCKETS.items()
+    }
+    metrics["share_weekend"] = clock["weekend"].sum() / n
+    return clock.group_by(KEYS).aggregate(**metrics)
 
 
 def tables(src: Sources, p: dict) -> list[ibis.Table]:
