@@ -35,9 +35,21 @@ def fetch(con: ibis.BaseBackend, expr: ibis.Table) -> pd.DataFrame:
     return con.to_pyarrow(expr).to_pandas()
 
 
+BATCH_ROWS = 1 << 17
+
+
+def in_batches(table: pa.Table) -> pa.Table:
+    """The same table cut into record batches (zero-copy slices).
+
+    DuckDB scans an Arrow table one record batch per thread; a frame built in pandas is
+    usually a single chunk, which would leave every scan of the event log on one thread.
+    """
+    return pa.Table.from_batches(table.to_batches(max_chunksize=BATCH_ROWS), table.schema)
+
+
 def to_memtable(frame: pd.DataFrame, columns: list[str]) -> ibis.Table:
     """Hand a pandas frame to the engine as Arrow (no per-row conversion)."""
-    return ibis.memtable(pa.Table.from_pandas(frame[columns], preserve_index=False))
+    return ibis.memtable(in_batches(pa.Table.from_pandas(frame[columns], preserve_index=False)))
 
 
 def event_table(events: pd.DataFrame) -> ibis.Table:
@@ -53,7 +65,8 @@ def snapshot_table(snapshots: pd.DataFrame) -> ibis.Table:
     makes every hash aggregate and window partition markedly cheaper.
     """
     table = pa.Table.from_pandas(snapshots[list(SNAPSHOT_KEYS)], preserve_index=False)
-    return ibis.memtable(table.append_column(SID, pa.array(range(len(snapshots)), pa.int64())))
+    table = table.append_column(SID, pa.array(range(len(snapshots)), pa.int64()))
+    return ibis.memtable(in_batches(table))
 
 
 def join_before_cutoff(
