@@ -64,7 +64,7 @@ def typed_within(typed: ibis.Table, days: int) -> ibis.Value:
 
 def count_where(typed: ibis.Table, condition: ibis.Value) -> ibis.Value:
     """Events in the summary rows meeting ``condition``; a plain sum of a conditional,
-    which DuckDB aggregates several times faster than the same sum with a FILTER clause."""
+    which DuckDB aggregated about a third faster than the same sum with a FILTER clause."""
     return ibis.ifelse(condition, typed[COUNT], 0).sum()
 
 
