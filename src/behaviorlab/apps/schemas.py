@@ -13,7 +13,7 @@ from omegaconf import MISSING
 
 @dataclass
 class CalibrationConfig:
-    method: str = "isotonic"
+    method: str = "sigmoid"
 
 
 @dataclass
