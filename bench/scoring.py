@@ -324,8 +324,8 @@ def main(argv: list[str]) -> None:
 def print_ratios(rates: dict, reference_sizes: list[int]) -> None:
     """The targets: pyfunc within 1.5x of raw pred_contrib; peak RSS flat across sizes.
 
-    Time ratios use CPU seconds: the calls are single-threaded, and on a shared machine
-    their wall time depends on what else runs.
+    Time ratios use CPU seconds (all threads): on a shared machine the wall time of a call
+    depends on what else runs.
     """
     for size in reference_sizes:
         raw = rates["raw", size]["cpu_seconds"]
