@@ -19,7 +19,6 @@ import multiprocessing as mp
 import os
 import resource
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -27,6 +26,8 @@ import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from measure import PeakRss  # noqa: E402
 
 CUTOFF = "2025-05-01"
 N_CUSTOMERS = 100_000
@@ -36,28 +37,6 @@ def cpu_seconds() -> float:
     """User + system CPU of this process, all threads (robust to other load on the host)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
-
-
-class PeakRss:
-    """Samples this process's RSS every 20 ms in a thread: the peak during one call."""
-
-    def __init__(self) -> None:
-        self.process = psutil.Process()
-        self.peak = self.process.memory_info().rss
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self.sample, daemon=True)
-
-    def sample(self) -> None:
-        while not self.done.wait(0.02):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self) -> "PeakRss":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.done.set()
-        self.thread.join()
 
 
 def measure(kind: str, n_events: int, queue) -> None:

@@ -30,6 +30,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from measure import load_average, point_at_scratch  # noqa: E402
+
 SHARED_DATA = ROOT.parent / "shared" / "data"
 PEERS = {
     "Pareto/NBD (lifetimes)": (0.769, 0.650),
@@ -38,18 +40,6 @@ PEERS = {
     "days since last purchase": (0.759, 0.612),
 }
 CDNOW_CUSTOMERS, CDNOW_BUYERS = 23_570, 7_058
-
-
-def point_at_scratch(scratch: Path) -> None:
-    """Send every path and the MLflow store into the scratch directory."""
-    scratch.mkdir(parents=True, exist_ok=True)
-    os.environ["BEHAVIORLAB_ROOT"] = str(scratch)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{scratch}/mlruns/mlflow.db"
-
-
-def load_average() -> str:
-    """The 1-minute load average: timings on a shared 2-core machine need it beside them."""
-    return f"{os.getloadavg()[0]:.2f}"
 
 
 def compose_train(overrides: list[str]):

@@ -36,7 +36,6 @@ import multiprocessing as mp
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -47,43 +46,12 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from measure import PeakRss, load_average, point_at_scratch  # noqa: E402
+
 CHUNK = 50_000
 TRAIN_CUSTOMERS = 20_000
 SIM_DATES = {"start": "2024-01-01", "end": "2025-06-30"}
 MODES = ("raw", "pyfunc", "pyfunc_all")
-
-
-class PeakRss:
-    """Samples this process's RSS every 20 ms in a thread: the peak during one call."""
-
-    def __init__(self) -> None:
-        self.process = psutil.Process()
-        self.peak = self.process.memory_info().rss
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self.sample, daemon=True)
-
-    def sample(self) -> None:
-        while not self.done.wait(0.02):
-            self.peak = max(self.peak, self.process.memory_info().rss)
-
-    def __enter__(self) -> "PeakRss":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.done.set()
-        self.thread.join()
-
-
-def point_at_scratch(scratch: Path) -> None:
-    """Send every path and the MLflow store into the scratch directory."""
-    os.environ["BEHAVIORLAB_ROOT"] = str(scratch)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{scratch}/mlruns/mlflow.db"
-
-
-def load_average() -> str:
-    """The 1-minute load average, printed beside every timing on the shared machine."""
-    return f"{os.getloadavg()[0]:.2f}"
 
 
 def mib(value: float) -> float:
