@@ -6,18 +6,14 @@ import subprocess
 import time
 import urllib.request
 
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from behaviorlab.apps.common import CONF_DIR
-from behaviorlab.apps.schemas import register_schemas
+from behaviorlab.apps.common import compose_app
 
 
 def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
     """Compose ``conf/<config_name>.yaml`` with command-line style overrides."""
-    register_schemas()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="test"):
-        return compose(config_name=config_name, overrides=overrides)
+    return compose_app(config_name, overrides)
 
 
 def free_port() -> int:

@@ -35,3 +35,14 @@ def to_plain(cfg: DictConfig | None) -> dict | None:
 
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+
+
+def compose_app(config_name: str, overrides: list[str] | None = None) -> DictConfig:
+    """Compose an app's config in-process exactly as its command line would."""
+    from hydra import compose, initialize_config_dir
+
+    from behaviorlab.apps.schemas import register_schemas
+
+    register_schemas()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="app"):
+        return compose(config_name=config_name, overrides=list(overrides or []))

@@ -2,21 +2,10 @@
 
 import time
 
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
-
 from behaviorlab.apps import analyze, score, simulate, train
-from behaviorlab.apps.common import CONF_DIR
-from behaviorlab.apps.schemas import exit_on_user_error, register_schemas
+from behaviorlab.apps.common import compose_app, exit_on_user_error
 
 TRAIN_OVERRIDES = ["experiment=sim_churn"]
-
-
-def compose_app(config_name: str, overrides: list[str] | None = None) -> DictConfig:
-    """Compose an app's config exactly as its command line would."""
-    register_schemas()
-    with initialize_config_dir(version_base="1.3", config_dir=str(CONF_DIR), job_name="demo"):
-        return compose(config_name=config_name, overrides=overrides or [])
 
 
 def banner(text: str) -> None:
