@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from hydra import compose, initialize_config_dir
 
 from behaviorlab.analysis.pipeline import ANALYSES, Inputs
-from behaviorlab.apps.analyze import CONFIG_DIR, write_outputs
-from behaviorlab.apps.common import to_plain
+from behaviorlab.apps.analyze import write_outputs
+from behaviorlab.apps.common import compose_app, to_plain
 from behaviorlab.data.simulator import write_simulation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,9 +35,7 @@ def ensure_simulation(n_customers: int) -> Path:
 
 def analysis_settings() -> dict:
     """The analyses' settings exactly as the app composes them for simulator data."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="analyze", overrides=["data=sim"])
-    return to_plain(cfg.analysis)
+    return to_plain(compose_app("analyze", ["data=sim"]).analysis)
 
 
 def main(argv: list[str]) -> None:

@@ -4,10 +4,10 @@ import base64
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
-from behaviorlab.apps.analyze import CONFIG_DIR, run
+from behaviorlab.apps.analyze import run
+from behaviorlab.apps.common import compose_app
 from behaviorlab.data.simulator import write_simulation
 
 FAST_CLUSTERS = ["analysis.clusters.k_range=[2,3,4]", "analysis.clusters.stability_seeds=2"]
@@ -26,8 +26,7 @@ def small_sim(tmp_path_factory):
 
 
 def compose_config(overrides):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="analyze", overrides=overrides)
+    return compose_app("analyze", overrides)
 
 
 def test_all_analyses_write_tables_charts_report_and_one_run(small_sim, mlflow_store, tmp_path):

@@ -12,12 +12,10 @@ from omegaconf import DictConfig
 
 from behaviorlab.analysis.pipeline import ANALYSES, Inputs, Result
 from behaviorlab.analysis.report import Section, render_report
-from behaviorlab.apps.common import exit_on_user_error, to_plain
+from behaviorlab.apps.common import CONF_DIR, exit_on_user_error, to_plain
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.errors import ConfigError
 from behaviorlab.tracking import runs
-
-CONFIG_DIR = str(Path(__file__).resolve().parents[3] / "conf")
 
 
 @exit_on_user_error
@@ -133,7 +131,7 @@ def flatten(settings: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="analyze")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="analyze")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point; prints where the report is."""
     result = run(cfg)
