@@ -147,19 +147,9 @@ def run_simulator(
 
 def check_full_horizon(cfg) -> tuple[int, float]:
     """Rows and label rate of the CDNOW table: every customer, 7,058 buyers expected."""
-    from behaviorlab.apps.common import to_plain
-    from behaviorlab.data.sources import load_dataset
-    from behaviorlab.features.builder import build_training_table
+    from behaviorlab.apps.train import load_training_table
 
-    dataset = load_dataset(to_plain(cfg.data))
-    table = build_training_table(
-        dataset.events,
-        dataset.customers,
-        task=to_plain(cfg.task),
-        features=to_plain(cfg.features),
-        data_end=dataset.data_end,
-        fingerprint=dataset.fingerprint,
-    )
+    _, table = load_training_table(cfg, use_cache=False)
     return len(table.frame), float(table.frame["label"].mean())
 
 

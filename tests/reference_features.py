@@ -7,20 +7,11 @@ that agreement between the two is evidence that both compute what the names prom
 import numpy as np
 import pandas as pd
 
+from behaviorlab.data.simulator.params import EVENTS
+
 KEYS = ["customer_id", "cutoff"]
 DAY = pd.Timedelta(days=1)
-EVENT_TYPES = (
-    "login",
-    "page_view",
-    "product_view",
-    "search",
-    "add_to_cart",
-    "checkout",
-    "purchase",
-    "upgrade",
-    "support_contact",
-    "error",
-)
+EVENT_TYPES = EVENTS  # the simulator's vocabulary
 EVENT_WEIGHTS = (0.10, 0.30, 0.22, 0.08, 0.10, 0.06, 0.06, 0.01, 0.04, 0.03)
 
 

@@ -35,16 +35,7 @@ def compose_and_run(cfg: DictConfig) -> None:
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train one model from a composed config; return its test metrics and registry outcome."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    dataset = load_dataset(to_plain(cfg.data))
-    table = build_training_table(
-        dataset.events,
-        dataset.customers,
-        task=to_plain(cfg.task),
-        features=to_plain(cfg.features),
-        data_end=dataset.data_end,
-        cache_dir=Path(cfg.paths.cache_dir) / "training_tables",
-        fingerprint=dataset.fingerprint,
-    )
+    dataset, table = load_training_table(cfg)
     tracking = to_plain(cfg.tracking)
     tags = {"task": cfg.task.name, "data": cfg.data.name, "model": cfg.run_name}
     if cfg.permute_labels:
@@ -73,6 +64,21 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     summary = {**result.metrics, **outcome, "run_id": parent.info.run_id}
     print_summary(cfg, table, result, outcome)
     return summary
+
+
+def load_training_table(cfg: DictConfig, use_cache: bool = True):
+    """The validated dataset and its point-in-time training table for a composed config."""
+    dataset = load_dataset(to_plain(cfg.data))
+    table = build_training_table(
+        dataset.events,
+        dataset.customers,
+        task=to_plain(cfg.task),
+        features=to_plain(cfg.features),
+        data_end=dataset.data_end,
+        cache_dir=Path(cfg.paths.cache_dir) / "training_tables" if use_cache else None,
+        fingerprint=dataset.fingerprint,
+    )
+    return dataset, table
 
 
 def log_context(cfg: DictConfig, dataset, table) -> None:
