@@ -1,6 +1,7 @@
 """Splits never share a customer across sides and respect time order."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from behaviorlab.errors import ConfigError
@@ -70,3 +71,34 @@ def test_gap_cutoffs_are_left_out_of_training():
     cutoffs = sorted(table["cutoff"].unique())
     assert table["cutoff"].iloc[split.train].max() == cutoffs[1]
     assert table["cutoff"].iloc[split.valid].min() == cutoffs[4]
+
+
+def grid_table(cutoffs: list[str], n_customers: int = 200) -> pd.DataFrame:
+    """Every customer at every cutoff, labels alternating."""
+    stamps = pd.to_datetime(cutoffs).to_numpy().astype("datetime64[us]")
+    return pd.DataFrame(
+        {
+            "customer_id": np.repeat([f"c{i}" for i in range(n_customers)], len(stamps)),
+            "cutoff": np.tile(stamps, n_customers),
+            "label": np.tile([0, 1], n_customers * len(stamps) // 2),
+        }
+    )
+
+
+def test_training_labels_never_watch_the_validation_period():
+    cutoffs = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-03-20", "2024-04-10", "2024-05-20"]
+    table = grid_table(cutoffs)
+    cfg = {"kind": "out_of_time", "held_out_fraction": 0.3, "horizon_days": 30}
+    split = split_out_of_time(table, cfg)
+    valid_start = table["cutoff"].iloc[split.valid].min()
+    train_cutoffs = table["cutoff"].iloc[split.train]
+    assert valid_start == pd.Timestamp("2024-04-10")
+    assert (train_cutoffs + pd.Timedelta(days=30) <= valid_start).all()
+    assert sorted(train_cutoffs.unique()) == list(pd.to_datetime(cutoffs[:3]))
+
+
+def test_overlapping_validation_and_test_labels_are_refused():
+    cutoffs = pd.date_range("2024-01-01", periods=6, freq="28D").strftime("%Y-%m-%d").tolist()
+    cfg = {"kind": "out_of_time", "held_out_fraction": 0.3, "horizon_days": 30}
+    with pytest.raises(ConfigError, match="horizon apart"):
+        split_out_of_time(grid_table(cutoffs), cfg)

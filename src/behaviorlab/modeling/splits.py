@@ -6,9 +6,10 @@ earlier cutoffs; validation rows are held-out customers at the next ``n_valid_cu
 cutoffs, test rows held-out customers at the latest ``n_test_cutoffs``. A customer therefore
 never sits on both the training and the held-out side, and the held-out side is later in
 time. Rows of training customers at later cutoffs and of held-out customers at earlier
-cutoffs are left unused: that is the price of both rules at once. ``gap_cutoffs`` drops
-the last training cutoffs before validation, for snapshot grids finer than the label
-horizon, where late training labels would otherwise watch the validation period.
+cutoffs are left unused: that is the price of both rules at once. With ``horizon_days``
+(the task's label horizon) a row is used only if its label window closes before the next
+part begins: training labels never watch the validation period, nor validation labels the
+test period. ``gap_cutoffs`` drops further training cutoffs before validation.
 """
 
 from collections.abc import Callable, Mapping
@@ -60,9 +61,17 @@ def split_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
     valid_cutoffs = cutoffs[-(n_valid + n_test) : len(cutoffs) - n_test]
     test_cutoffs = cutoffs[len(cutoffs) - n_test :]
     cutoff = table[CUTOFF].to_numpy()
+    label_end = cutoff + np.timedelta64(int(cfg.get("horizon_days") or 0), "D")
     train = ~held_out & (cutoff < cutoffs[len(cutoffs) - n_test - n_valid - gap])
-    valid = held_out & np.isin(cutoff, valid_cutoffs)
+    train &= label_end <= valid_cutoffs[0]
+    valid = held_out & np.isin(cutoff, valid_cutoffs) & (label_end <= test_cutoffs[0])
     test = held_out & np.isin(cutoff, test_cutoffs)
+    if not train.any() or not valid.any():
+        raise ConfigError(
+            f"out-of-time split: no {'training' if not train.any() else 'validation'} row "
+            f"whose {cfg.get('horizon_days')}-day label window closes before the next part "
+            "starts; space the snapshot cutoffs at least the horizon apart"
+        )
     return Split(np.flatnonzero(train), np.flatnonzero(valid), np.flatnonzero(test))
 
 
