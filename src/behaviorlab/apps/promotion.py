@@ -32,7 +32,7 @@ def promote_version(cfg: DictConfig, name: str, version: str, dataset=None) -> d
     holdout = load_holdout(name, version)
     challenger_p = holdout["probability"].to_numpy()
     if champion is None or champion == version:
-        decision = decide_first_model(holdout_metrics(holdout, challenger_p, gate), gate)
+        decision = decide_first_model(holdout_metrics(holdout, challenger_p), gate)
     else:
         dataset = dataset or load_dataset(to_plain(cfg.data))
         champion_p = score_holdout(name, champion, holdout, dataset)
@@ -41,8 +41,8 @@ def promote_version(cfg: DictConfig, name: str, version: str, dataset=None) -> d
             labels, challenger_p, champion_p, n_boot=gate["n_boot"], seed=gate["seed"]
         )
         decision = decide_against_champion(
-            holdout_metrics(holdout, challenger_p, gate),
-            holdout_metrics(holdout, champion_p, gate),
+            holdout_metrics(holdout, challenger_p),
+            holdout_metrics(holdout, champion_p),
             difference,
             gate,
         )
@@ -68,7 +68,7 @@ def score_holdout(name: str, version: str, holdout: pd.DataFrame, dataset) -> An
     return model.predict_proba(aligned[spec["feature_names"]])
 
 
-def holdout_metrics(holdout: pd.DataFrame, probability, gate: dict) -> dict[str, float]:
+def holdout_metrics(holdout: pd.DataFrame, probability) -> dict[str, float]:
     """The gate metric and its guards on one set of predictions."""
     metrics = compute_metrics(holdout["label"].to_numpy(), probability, threshold=0.5)
     return {key: metrics[key] for key in GATE_METRICS}

@@ -49,18 +49,30 @@ def scoring_snapshots(events: pd.DataFrame, task: Mapping[str, Any], cutoff) -> 
 def iter_chunks(
     events: pd.DataFrame, customers: pd.DataFrame | None, snapshots: pd.DataFrame, size: int
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]]:
-    """Yield (snapshots, events, customers) for consecutive groups of customers."""
+    """Yield (snapshots, events, customers) for consecutive groups of customers.
+
+    Events and customers are sorted by id once; each chunk then takes contiguous slices.
+    """
     events = events.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
     snapshots = snapshots.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
-    ids = events[CUSTOMER_ID].to_numpy()
+    event_ids = events[CUSTOMER_ID].to_numpy()
+    if customers is not None:
+        customers = customers.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
+        customer_ids = customers[CUSTOMER_ID].to_numpy()
     for start in range(0, len(snapshots), size):
         chunk = snapshots.iloc[start : start + size]
-        first, last = chunk[CUSTOMER_ID].iloc[0], chunk[CUSTOMER_ID].iloc[-1]
-        lo, hi = np.searchsorted(ids, first, "left"), np.searchsorted(ids, last, "right")
+        bounds = chunk[CUSTOMER_ID].iloc[0], chunk[CUSTOMER_ID].iloc[-1]
         chunk_customers = None
         if customers is not None:
-            chunk_customers = customers[customers[CUSTOMER_ID].isin(chunk[CUSTOMER_ID])]
-        yield chunk, events.iloc[lo:hi], chunk_customers
+            chunk_customers = customers.iloc[id_range(customer_ids, *bounds)]
+        yield chunk, events.iloc[id_range(event_ids, *bounds)], chunk_customers
+
+
+def id_range(sorted_ids: np.ndarray, first: str, last: str) -> slice:
+    """Positions of the ids in [first, last] within a sorted id array."""
+    return slice(
+        np.searchsorted(sorted_ids, first, "left"), np.searchsorted(sorted_ids, last, "right")
+    )
 
 
 def check_feature_inputs(features: pd.DataFrame, feature_names: list[str]) -> None:

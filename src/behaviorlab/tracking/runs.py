@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from behaviorlab.locks import sqlite_creation_lock
@@ -135,11 +136,15 @@ def log_child_run(
         run_name=run_name,
     )
     run_id = child.info.run_id
-    for key, value in params.items():
-        client.log_param(run_id, key, _short(value))
-    for key, value in metrics.items():
-        if isinstance(value, int | float) and value == value:
-            client.log_metric(run_id, key, float(value))
+    client.log_batch(
+        run_id,
+        metrics=[
+            Metric(key, float(value), end_ms or 0, 0)
+            for key, value in metrics.items()
+            if isinstance(value, int | float) and value == value
+        ],
+        params=[Param(key, _short(value)) for key, value in params.items()],
+    )
     client.set_terminated(run_id, status=status, end_time=end_ms)
     return run_id
 
