@@ -74,13 +74,13 @@ def test_gap_cutoffs_are_left_out_of_training():
 
 
 def grid_table(cutoffs: list[str], n_customers: int = 200) -> pd.DataFrame:
-    """Every customer at every cutoff, labels alternating."""
+    """Every customer at every cutoff; half the customers are positive at every cutoff."""
     stamps = pd.to_datetime(cutoffs).to_numpy().astype("datetime64[us]")
     return pd.DataFrame(
         {
             "customer_id": np.repeat([f"c{i}" for i in range(n_customers)], len(stamps)),
             "cutoff": np.tile(stamps, n_customers),
-            "label": np.tile([0, 1], n_customers * len(stamps) // 2),
+            "label": np.repeat(np.arange(n_customers) % 2, len(stamps)),
         }
     )
 
@@ -102,3 +102,10 @@ def test_overlapping_validation_and_test_labels_are_refused():
     cfg = {"kind": "out_of_time", "held_out_fraction": 0.3, "horizon_days": 30}
     with pytest.raises(ConfigError, match="horizon apart"):
         split_out_of_time(grid_table(cutoffs), cfg)
+
+
+def test_single_class_validation_is_refused_before_tuning():
+    cutoffs = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"]
+    table = grid_table(cutoffs).assign(label=0)
+    with pytest.raises(ConfigError, match="one label class"):
+        split_out_of_time(table, {"kind": "out_of_time", "held_out_fraction": 0.3})

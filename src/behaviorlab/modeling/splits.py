@@ -72,6 +72,11 @@ def split_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
             f"whose {cfg.get('horizon_days')}-day label window closes before the next part "
             "starts; space the snapshot cutoffs at least the horizon apart"
         )
+    if table[LABEL].to_numpy()[valid].min() == table[LABEL].to_numpy()[valid].max():
+        raise ConfigError(
+            "out-of-time split: the validation cutoffs hold one label class only, so no "
+            "trial can be scored; use more or wider-spaced calendar cutoffs"
+        )
     return Split(np.flatnonzero(train), np.flatnonzero(valid), np.flatnonzero(test))
 
 
