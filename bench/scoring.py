@@ -85,7 +85,9 @@ def sample_features(model_uri: str) -> pd.DataFrame:
 
     _, spec = load_behavior_model(model_uri)
     dataset = load_dataset(to_plain(compose_config("score", []).data))
-    snapshots = scoring_snapshots(dataset.events, spec["task"], default_cutoff(dataset.events))
+    snapshots = scoring_snapshots(
+        dataset.events, dataset.customers, spec["task"], default_cutoff(dataset.events)
+    )
     built = build_features(dataset.events, dataset.customers, snapshots, spec["features"])
     return as_signature_frame(built[spec["feature_names"]])
 

@@ -139,7 +139,9 @@ def test_scores_match_in_process_predictions_and_repeat_exactly(small_sim_dir, c
 
     model, spec = load_behavior_model("models:/churn@champion")
     dataset = load_dataset(to_plain(compose_config("score", data_overrides(small_sim_dir)).data))
-    snapshots = scoring_snapshots(dataset.events, spec["task"], default_cutoff(dataset.events))
+    snapshots = scoring_snapshots(
+        dataset.events, dataset.customers, spec["task"], default_cutoff(dataset.events)
+    )
     features = build_features(dataset.events, dataset.customers, snapshots, spec["features"])
     expected = pd.Series(
         model.predict_proba(features[spec["feature_names"]]), index=features["customer_id"]

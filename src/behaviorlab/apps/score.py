@@ -44,7 +44,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     model, spec = models.load_behavior_model(f"models:/{name}/{version}")
     dataset = load_dataset(to_plain(cfg.data))
     cutoff = pd.Timestamp(cfg.cutoff) if cfg.cutoff else default_cutoff(dataset.events)
-    snapshots = scoring_snapshots(dataset.events, spec["task"], cutoff)
+    snapshots = scoring_snapshots(
+        dataset.events, dataset.customers, spec["task"], cutoff, cfg.window_days
+    )
     chunks = score_chunks(
         model,
         spec,

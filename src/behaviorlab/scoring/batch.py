@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, TIMESTAMP
-from behaviorlab.errors import DataValidationError
+from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features.builder import build_features
 from behaviorlab.features.labels import eligible_snapshots
-from behaviorlab.features.snapshots import make_calendar_snapshots
+from behaviorlab.features.snapshots import make_calendar_snapshots, make_relative_snapshots
 from behaviorlab.scoring.drift import DriftAccumulator
 from behaviorlab.scoring.predict import score_features
 
@@ -40,10 +40,31 @@ def default_cutoff(events: pd.DataFrame) -> pd.Timestamp:
     return events[TIMESTAMP].max().normalize() + pd.Timedelta(days=1)
 
 
-def scoring_snapshots(events: pd.DataFrame, task: Mapping[str, Any], cutoff) -> pd.DataFrame:
-    """Every customer the task would score at the cutoff (eligible, never censored)."""
-    snapshots = make_calendar_snapshots(events, cutoffs=[str(pd.Timestamp(cutoff))])
-    return eligible_snapshots(events, snapshots, task)
+def scoring_snapshots(
+    events: pd.DataFrame,
+    customers: pd.DataFrame | None,
+    task: Mapping[str, Any],
+    cutoff,
+    window_days: int | None = None,
+) -> pd.DataFrame:
+    """The snapshots the task defines at a scoring cutoff, with the task's eligibility.
+
+    Calendar tasks score every customer at the cutoff itself. Signup-relative tasks score
+    each customer at their own snapshot (signup + N days), as in training, for customers
+    whose snapshot falls in the ``window_days`` before the cutoff (default: the task's
+    horizon, while the predicted outcome is still open); older snapshots are history.
+    """
+    cutoff = pd.Timestamp(cutoff)
+    snapshot_cfg = task.get("snapshots") or {}
+    if snapshot_cfg.get("kind", "calendar") != "relative":
+        snapshots = make_calendar_snapshots(events, cutoffs=[str(cutoff)])
+        return eligible_snapshots(events, snapshots, task)
+    window = int(window_days if window_days is not None else task["horizon_days"])
+    if window <= 0:
+        raise ConfigError(f"scoring window_days must be a positive number of days, got {window}")
+    relative = make_relative_snapshots(customers, snapshot_cfg["days_after_signup"])
+    due = relative[CUTOFF].between(cutoff - pd.Timedelta(days=window), cutoff, inclusive="right")
+    return eligible_snapshots(events, relative.loc[due], task)
 
 
 def iter_chunks(
