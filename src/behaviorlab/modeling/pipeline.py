@@ -27,6 +27,7 @@ from behaviorlab.modeling.model import CalibratedModel, freeze_categories, prepa
 from behaviorlab.modeling.splits import Split, carve_valid, make_splits, summarise_split
 from behaviorlab.modeling.tuning import (
     TrialCallback,
+    count_finished,
     open_study,
     run_study,
     suggest_params,
@@ -46,6 +47,8 @@ class TrainingResult:
     study: optuna.Study
     split_summary: dict[str, float]
     test_frame: pd.DataFrame = field(repr=False)
+    trials_reused: int
+    trials_run: int
 
 
 @dataclass
@@ -114,10 +117,15 @@ def tune(
     storage_url: str,
     study_name: str,
     callbacks: Sequence[TrialCallback],
-) -> optuna.Study:
-    """Open (or resume) the study and run the missing trials on one split."""
+) -> tuple[optuna.Study, int, int]:
+    """Open (or resume) the study and run the missing trials on one split.
+
+    Returns the study, the finished trials it already held (reused) and those added now (run).
+    """
     study = open_study(storage_url, study_name, tuning_cfg)
-    return run_study(study, make_objective(X, y, split, model_cfg), tuning_cfg, callbacks)
+    reused = count_finished(study)
+    run_study(study, make_objective(X, y, split, model_cfg), tuning_cfg, callbacks)
+    return study, reused, count_finished(study) - reused
 
 
 def best_params_of(study: optuna.Study) -> dict[str, Any]:
@@ -294,7 +302,9 @@ def train_model(
     if permute_labels:
         y = permute_learning_labels(y, splits)
     callbacks = [on_trial_end] if on_trial_end is not None else []
-    study = tune(X, y, splits[0], model_cfg, tuning_cfg, storage_url, study_name, callbacks)
+    study, reused, ran = tune(
+        X, y, splits[0], model_cfg, tuning_cfg, storage_url, study_name, callbacks
+    )
     params = best_params_of(study)
     fits = [
         fit_split(X, y, split, model_cfg, params, calibration_cfg, categories) for split in splits
@@ -328,4 +338,6 @@ def train_model(
         study=study,
         split_summary=summarise_splits(table, splits),
         test_frame=test_frame[[CUSTOMER_ID, CUTOFF, LABEL, "probability"]],
+        trials_reused=reused,
+        trials_run=ran,
     )

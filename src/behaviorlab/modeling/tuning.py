@@ -1,7 +1,14 @@
-"""Optuna studies that live in RDB storage, so a rerun resumes and only runs what is missing."""
+"""Optuna studies that live in RDB storage, so a rerun resumes and only runs what is missing.
 
+A study is named from what it tunes (see ``study_identity``), so only a rerun of the same
+problem resumes it; anything else opens a study of its own.
+"""
+
+import hashlib
+import json
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import optuna
@@ -12,6 +19,48 @@ from behaviorlab.locks import sqlite_creation_lock
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+IDENTITY_LENGTH = 12
+
+
+def study_identity(
+    *,
+    data_fingerprint: str,
+    task: Mapping[str, Any],
+    features: Mapping[str, Any],
+    split: Mapping[str, Any],
+    model: Mapping[str, Any],
+    permute_labels: bool,
+    seed: int,
+    gate_holdout_fraction: float | None,
+    gate_salt: str | None,
+) -> str:
+    """Short hash of everything that decides which trials a study holds and what they mean.
+
+    Two trainings share a study (and so its trials and best parameters) only when the data,
+    the resolved task, features, split and model (estimator and search space), the label
+    permutation, the seed and the gate's holdout rows are all the same.
+    """
+    components = {
+        "data_fingerprint": data_fingerprint,
+        "task": task,
+        "features": features,
+        "split": split,
+        "model": model,
+        "permute_labels": bool(permute_labels),
+        "seed": seed,
+        "gate_holdout_fraction": gate_holdout_fraction,
+        "gate_salt": gate_salt,
+    }
+    text = json.dumps(components, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:IDENTITY_LENGTH]
+
+
+def study_name(prefix: str, identity: str, fresh_at: datetime | None = None) -> str:
+    """``<prefix>-<identity>``; a fresh study adds its UTC start so the old one stays intact."""
+    name = f"{prefix}-{identity}"
+    if fresh_at is None:
+        return name
+    return f"{name}-fresh-{fresh_at.astimezone(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
 
 
 def suggest_one(trial: optuna.Trial, name: str, spec: Mapping[str, Any]) -> Any:
