@@ -1,9 +1,11 @@
 """Fingerprints and the Parquet cache of training tables.
 
-The key covers the input data fingerprint and the resolved task and feature specs, so a
-changed event, option or data-dependent choice (e.g. the top event types) misses the cache.
+The key covers the input data fingerprint, the resolved task and feature specs, the package
+version and the source of the feature code, so a changed event, option, data-dependent
+choice (e.g. the top event types) or feature definition misses the cache.
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -11,7 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-CACHE_FORMAT = 1
+from behaviorlab import __version__
+
+FEATURES_DIR = Path(__file__).resolve().parent
 
 
 def fingerprint_frame(frame: pd.DataFrame | None) -> str:
@@ -23,9 +27,20 @@ def fingerprint_frame(frame: pd.DataFrame | None) -> str:
     return digest.hexdigest()
 
 
-def cache_key(parts: dict) -> str:
-    """A short stable hash of JSON-serialisable parts."""
-    text = json.dumps({"format": CACHE_FORMAT, **parts}, sort_keys=True, default=str)
+@functools.cache
+def source_hash(folder: Path = FEATURES_DIR) -> str:
+    """Hash of every ``.py`` file under ``folder`` (path and content), once per process."""
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*.py"), key=lambda p: p.relative_to(folder).as_posix()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def cache_key(parts: dict, features_dir: Path | None = None) -> str:
+    """A short stable hash of JSON-serialisable parts and of the code that builds the table."""
+    code = {"version": __version__, "features_source": source_hash(features_dir or FEATURES_DIR)}
+    text = json.dumps({"code": code, **parts}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
