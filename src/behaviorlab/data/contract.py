@@ -10,6 +10,8 @@ EVENT = "event"
 AMOUNT = "amount"
 SESSION_ID = "session_id"
 SIGNUP_AT = "signup_at"
+VALID_FROM = "valid_from"
+VALID_TO = "valid_to"
 CUTOFF = "cutoff"
 LABEL = "label"
 

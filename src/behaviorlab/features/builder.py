@@ -2,6 +2,8 @@
 
 ``build_features`` is the only place that runs the feature families; training and
 scoring both call it with a resolved spec, so they produce the same columns and dtypes.
+The training table resolves its spec as of its earliest cutoff: no cutoff's features,
+names included, depend on events at or after it.
 """
 
 from dataclasses import dataclass
@@ -10,7 +12,16 @@ from pathlib import Path
 import ibis
 import pandas as pd
 
-from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, CUTOFF, LABEL, SESSION_ID, SNAPSHOT_KEYS
+from behaviorlab.data.contract import (
+    AMOUNT,
+    CUSTOMER_ID,
+    CUTOFF,
+    LABEL,
+    SESSION_ID,
+    SNAPSHOT_KEYS,
+    VALID_FROM,
+    VALID_TO,
+)
 from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features import cache
 from behaviorlab.features.engine import (
@@ -27,6 +38,8 @@ from behaviorlab.features.families.common import Sources, summarise_by_type
 from behaviorlab.features.labels import default_data_end, label_from_attributes, label_snapshots
 from behaviorlab.features.snapshots import make_snapshots, sort_snapshots
 from behaviorlab.features.spec import (
+    as_timestamp,
+    attribute_timing,
     categorical_features,
     feature_columns,
     feature_dtypes,
@@ -45,6 +58,28 @@ class TrainingTable:
     categorical_features: list[str]
     from_cache: bool
     path: Path | None
+
+    @property
+    def attribute_timing(self) -> str | None:
+        """``as_of``, ``from_events``, ``static`` (assumed constant) or None."""
+        return attribute_timing(self.resolved_features)
+
+    def timing_tags(self) -> dict[str, str]:
+        """Run tags saying how attributes were timed, with a warning for static ones."""
+        timing = self.attribute_timing
+        tags = {
+            "attribute_timing": str(timing),
+            "features_as_of": str(self.resolved_features["as_of"]),
+        }
+        if timing == "static":
+            tags["warning.static_attributes"] = STATIC_WARNING
+        return tags
+
+
+STATIC_WARNING = (
+    "customer attributes come from a static table and are assumed constant over time; "
+    "name customers.valid_from (and valid_to) for an as-of join"
+)
 
 
 def window_edges(spec: dict) -> list[int]:
@@ -141,11 +176,7 @@ def build_features(
             raise ConfigError("the feature spec has event families on but there are no events")
         parts.append(compute_event_features(events, keys, spec))
     if spec["attributes"]["enabled"]:
-        parts.append(
-            attributes.compute(customers, keys, spec["attributes"]).drop(
-                columns=list(SNAPSHOT_KEYS)
-            )
-        )
+        parts.append(attributes.compute(customers, events, keys, spec["attributes"]))
     frame = pd.concat(parts, axis=1)
     return frame[[*SNAPSHOT_KEYS, *feature_columns(spec)]].astype(feature_dtypes(spec))
 
@@ -155,11 +186,33 @@ def label_table(
 ) -> pd.DataFrame:
     """Labelled snapshots for any task kind, attribute-only tasks included."""
     if task.get("kind") == "attributes":
-        return label_from_attributes(customers, task)
+        return label_from_attributes(rows_at_task_cutoff(customers, task), task)
     if events is None:
         raise ConfigError(f"task {task.get('name')!r} needs an event log")
-    snapshots = make_snapshots(events, customers, task.get("snapshots", {}))
+    snapshots = make_snapshots(events, one_row_each(customers), task.get("snapshots", {}))
     return label_snapshots(events, snapshots, task, data_end)
+
+
+def one_row_each(customers: pd.DataFrame | None) -> pd.DataFrame | None:
+    """A customer's first row of a table with ``valid_from`` (signup does not change)."""
+    if customers is None or VALID_FROM not in customers.columns:
+        return customers
+    return customers.sort_values([CUSTOMER_ID, VALID_FROM]).drop_duplicates(CUSTOMER_ID)
+
+
+def rows_at_task_cutoff(customers: pd.DataFrame | None, task: dict) -> pd.DataFrame | None:
+    """Attribute-only tasks read the rows valid at their one cutoff from a timed table."""
+    if customers is None or VALID_FROM not in customers.columns:
+        return customers
+    cutoff = as_timestamp(task.get("snapshots", {}).get("cutoff"))
+    if cutoff is None:
+        raise ConfigError(
+            "a customer table with valid_from needs a cutoff: set task.snapshots.cutoff"
+        )
+    started = customers[VALID_FROM] <= cutoff
+    if VALID_TO in customers.columns:
+        return customers.loc[started & ~(customers[VALID_TO] <= cutoff)]
+    return customers.loc[started].sort_values(VALID_FROM).drop_duplicates(CUSTOMER_ID, keep="last")
 
 
 def without_label_column(features: dict, task: dict) -> dict:
@@ -173,6 +226,25 @@ def without_label_column(features: dict, task: dict) -> dict:
     return {**features, "attributes": attrs}
 
 
+def spec_as_of(labels: pd.DataFrame, features: dict) -> pd.Timestamp | None:
+    """The earliest cutoff of the table, or an explicit earlier ``features.as_of``.
+
+    None only when there is no cutoff at all (attribute-only tasks without a date).
+    """
+    if labels.empty:
+        raise DataValidationError("the task produced no labelled snapshot to train on")
+    earliest = as_timestamp(labels[CUTOFF].min())
+    explicit = as_timestamp(features.get("as_of"))
+    if explicit is None:
+        return earliest
+    if earliest is not None and explicit > earliest:
+        raise ConfigError(
+            f"features.as_of {explicit} is after the earliest cutoff {earliest}: that "
+            "cutoff's features would depend on events after it; use an earlier date"
+        )
+    return explicit
+
+
 def build_training_table(
     events: pd.DataFrame | None,
     customers: pd.DataFrame | None,
@@ -182,10 +254,15 @@ def build_training_table(
     cache_dir=None,
     fingerprint: str | None = None,
 ) -> TrainingTable:
-    """``customer_id, cutoff, label, <features>``; read from the cache when inputs match."""
-    resolved = resolve_feature_spec(without_label_column(features, task), events, customers)
+    """``customer_id, cutoff, label, <features>``; read from the cache when inputs match.
+
+    The labelled snapshots come first: the spec is resolved as of their earliest cutoff.
+    """
     if data_end is None and events is not None:
         data_end = default_data_end(events)
+    labels = label_table(events, customers, task, data_end)
+    spec = without_label_column(features, task)
+    resolved = resolve_feature_spec(spec, events, customers, as_of=spec_as_of(labels, spec))
     names = feature_columns(resolved)
     dtypes = {LABEL: "int64", **feature_dtypes(resolved)}
     path = None
@@ -198,7 +275,6 @@ def build_training_table(
         if path.exists():
             frame = cache.read_cached(path, dtypes)
             return TrainingTable(frame, resolved, names, categorical_features(resolved), True, path)
-    labels = label_table(events, customers, task, data_end)
     built = build_features(events, customers, labels, resolved)
     frame = labels.merge(built, on=[CUSTOMER_ID, CUTOFF], how="left", validate="one_to_one")
     frame = frame[[CUSTOMER_ID, CUTOFF, LABEL, *names]].astype(dtypes)

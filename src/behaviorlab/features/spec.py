@@ -1,16 +1,28 @@
 """Feature specifications: defaults, resolution against data, and the columns they produce.
 
 ``resolve_feature_spec`` freezes every choice that depends on the data (which event types,
-which session source, which attribute levels). A model carries the resolved spec, and
+which session source, which attribute levels) from the history before ``as_of`` only, so
+no later event can change which features exist. A model carries the resolved spec, and
 scoring rebuilds exactly the same columns, in the same order, with the same dtypes.
 """
 
 import copy
+import warnings
 
 import pandas as pd
 
-from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, EVENT, SESSION_ID, SIGNUP_AT
-from behaviorlab.errors import ConfigError
+from behaviorlab.data.contract import (
+    AMOUNT,
+    CUSTOMER_ID,
+    EVENT,
+    SESSION_ID,
+    SIGNUP_AT,
+    TIMESTAMP,
+    VALID_FROM,
+    VALID_TO,
+)
+from behaviorlab.data.validation import DataQualityWarning
+from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features.families import FAMILY_MODULES
 
 FAMILIES = ("rfm", "activity", "trends", "timing", "sessions", "diversity", "funnel", "attributes")
@@ -30,8 +42,9 @@ DEFAULTS: dict = {
         "steps": [["page_view", "product_view"], ["add_to_cart"], ["checkout"], ["purchase"]],
         "windows": [30],
     },
-    "attributes": {"enabled": True, "columns": None, "exclude": []},
+    "attributes": {"enabled": True, "columns": None, "exclude": [], "from_events": None},
 }
+TABLE_KEYS = (CUSTOMER_ID, SIGNUP_AT, VALID_FROM, VALID_TO)
 
 
 def normalise_family(value, defaults: dict) -> dict:
@@ -54,22 +67,28 @@ def top_event_types(events: pd.DataFrame, top_k: int) -> list[str]:
     return [str(name) for name in ranked[EVENT].head(int(top_k))]
 
 
-def session_source(requested: str, events: pd.DataFrame) -> str:
-    """``session_id`` when asked for (or available under ``auto``), else the inactivity gap."""
-    has_ids = SESSION_ID in events.columns and bool(events[SESSION_ID].notna().any())
+def has_values(events: pd.DataFrame, column: str) -> bool:
+    """The optional column exists and holds at least one value."""
+    return column in events.columns and bool(events[column].notna().any())
+
+
+def session_source(requested: str, history: pd.DataFrame, events: pd.DataFrame) -> str:
+    """``session_id`` when asked for (or, under ``auto``, when the history has ids), else
+    the inactivity gap. An explicit request only needs the log to carry ids at all."""
     if requested == "auto":
-        return "session_id" if has_ids else "gap"
-    if requested == "session_id" and not has_ids:
+        return "session_id" if has_values(history, SESSION_ID) else "gap"
+    if requested == "session_id" and not has_values(events, SESSION_ID):
         raise ConfigError("features.sessions.source is session_id but the events have none")
     if requested not in ("session_id", "gap"):
         raise ConfigError(f"features.sessions.source must be auto, session_id or gap: {requested}")
     return requested
 
 
-def describe_attributes(customers: pd.DataFrame, params: dict) -> list[dict]:
+def describe_attributes(customers: pd.DataFrame, params: dict, skip=()) -> list[dict]:
     """Each attribute column with its kind and, for categoricals, the frozen sorted levels."""
-    skip = {CUSTOMER_ID, SIGNUP_AT, *params.get("exclude", [])}
-    names = params.get("columns") or [c for c in customers.columns if c not in skip]
+    skip = {*TABLE_KEYS, *params.get("exclude", []), *skip}
+    names = params.get("columns") or list(customers.columns)
+    names = [name for name in names if name not in skip]
     described = []
     for name in names:
         column = customers[name]
@@ -83,40 +102,85 @@ def describe_attributes(customers: pd.DataFrame, params: dict) -> list[dict]:
     return described
 
 
+def as_timestamp(value) -> pd.Timestamp | None:
+    """A date, or None for no bound (``None``, NaT)."""
+    if value is None or pd.isna(value):
+        return None
+    return pd.Timestamp(value)
+
+
+def history_before(events: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
+    """The events a spec may learn from: strictly before ``as_of`` (all when unbounded)."""
+    return events if as_of is None else events.loc[events[TIMESTAMP] < as_of]
+
+
+def rows_known_at(customers: pd.DataFrame | None, as_of: pd.Timestamp | None):
+    """Customer rows a spec may learn from: those already valid at ``as_of``. A static
+    table has no time, so all of it (its attributes are assumed constant)."""
+    if customers is None or as_of is None or VALID_FROM not in customers.columns:
+        return customers
+    return customers.loc[customers[VALID_FROM] <= as_of]
+
+
 def resolve_feature_spec(
-    spec: dict, events: pd.DataFrame | None, customers: pd.DataFrame | None
+    spec: dict, events: pd.DataFrame | None, customers: pd.DataFrame | None, as_of=None
 ) -> dict:
-    """Freeze every data-dependent choice; a resolved spec resolves to itself."""
+    """Freeze every data-dependent choice from the history before ``as_of`` (default: the
+    spec's own ``as_of``; unbounded when neither is set). A resolved spec resolves to itself.
+
+    Training resolves as of its earliest cutoff, so every cutoff's features (names
+    included) depend on its past only.
+    """
     if spec.get("resolved"):
         return copy.deepcopy(spec)
+    as_of = as_timestamp(spec.get("as_of") if as_of is None else as_of)
     resolved = {
         "resolved": True,
+        "as_of": None if as_of is None else as_of.isoformat(),
         "windows": sorted({int(w) for w in spec.get("windows", DEFAULTS["windows"])}),
         "purchase_events": list(spec.get("purchase_events", DEFAULTS["purchase_events"])),
     }
     for family in FAMILIES:
         resolved[family] = normalise_family(spec.get(family), DEFAULTS[family])
+    history = None if events is None else history_before(events, as_of)
     if events is None:
         for family in EVENT_FAMILIES:
             resolved[family]["enabled"] = False
     else:
-        freeze_event_choices(resolved, events)
-    freeze_attributes(resolved["attributes"], customers)
+        warn_if_no_history(history, events, as_of)
+        freeze_event_choices(resolved, history, events)
+    freeze_attributes(resolved["attributes"], rows_known_at(customers, as_of), history)
     check_unique(feature_columns(resolved))
     return resolved
 
 
-def freeze_event_choices(resolved: dict, events: pd.DataFrame) -> None:
-    """Event types, session source and monetary availability, decided once from the data."""
+def warn_if_no_history(history: pd.DataFrame, events: pd.DataFrame, as_of) -> None:
+    """An ``as_of`` before every event leaves the data-dependent choices empty."""
+    if history.empty and not events.empty:
+        warnings.warn(
+            f"the feature spec is resolved as of {as_of}, before any event: no event type "
+            "enters activity's top-k, sessions come from gaps and there are no monetary "
+            "features; list activity.event_types and sessions.source explicitly",
+            DataQualityWarning,
+            stacklevel=3,
+        )
+
+
+def freeze_event_choices(resolved: dict, history: pd.DataFrame, events: pd.DataFrame) -> None:
+    """Event types, session source and monetary availability, decided once from the
+    history (``events`` only confirms that an explicitly requested column exists)."""
     activity = resolved["activity"]
     if activity["event_types"] is None:
-        activity["event_types"] = top_event_types(events, activity["top_k"])
+        activity["event_types"] = top_event_types(history, activity["top_k"])
     activity["event_types"] = [str(e) for e in activity["event_types"]]
     if resolved["sessions"]["enabled"]:
-        resolved["sessions"]["source"] = session_source(resolved["sessions"]["source"], events)
+        resolved["sessions"]["source"] = session_source(
+            resolved["sessions"]["source"], history, events
+        )
     rfm = resolved["rfm"]
     rfm["purchase_events"] = rfm.get("purchase_events", resolved["purchase_events"])
-    rfm["monetary"] = AMOUNT in events.columns and bool(events[AMOUNT].notna().any())
+    if rfm.get("monetary") is None:
+        rfm["monetary"] = has_values(history, AMOUNT)
     resolved["timing"]["purchase_events"] = resolved["timing"].get(
         "purchase_events", resolved["purchase_events"]
     )
@@ -125,13 +189,54 @@ def freeze_event_choices(resolved: dict, events: pd.DataFrame) -> None:
         params["windows"] = sorted({int(w) for w in params.get("windows") or resolved["windows"]})
 
 
-def freeze_attributes(params: dict, customers: pd.DataFrame | None) -> None:
-    """Attribute kinds and levels; no customer table switches the family off."""
-    if customers is None or not params["enabled"]:
-        params.update(enabled=False, columns=[], signup=False)
+def freeze_attributes(
+    params: dict, customers: pd.DataFrame | None, history: pd.DataFrame | None
+) -> None:
+    """Attribute kinds and levels from the customer rows and events known at ``as_of``.
+
+    ``table`` records how the customer table is timed (``as_of`` with ``valid_from``,
+    else ``static``); ``from_events`` names event columns whose first value before each
+    cutoff is an attribute. Nothing to describe switches the family off.
+    """
+    events_named = [n for n in params.get("from_events") or [] if n not in params["exclude"]]
+    if not params["enabled"] or (customers is None and not events_named):
+        params.update(enabled=False, columns=[], signup=False, table=None, from_events=[])
         return
-    params["columns"] = describe_attributes(customers, params)
+    params["from_events"] = describe_event_attributes(history, events_named, params)
+    if customers is None:
+        params.update(columns=[], signup=False, table=None)
+        return
+    params["columns"] = describe_attributes(customers, params, skip=events_named)
     params["signup"] = SIGNUP_AT in customers.columns
+    params["table"] = "as_of" if VALID_FROM in customers.columns else "static"
+
+
+def describe_event_attributes(
+    history: pd.DataFrame | None, names: list[str], params: dict
+) -> list[dict]:
+    """Kinds and levels of the ``from_events`` columns, from the history only."""
+    if not names:
+        return []
+    if history is None:
+        raise ConfigError("features.attributes.from_events needs an event log")
+    missing = [name for name in names if name not in history.columns]
+    if missing:
+        raise DataValidationError(
+            f"attributes.from_events: column '{missing[0]}' is not in the events; "
+            f"available columns: {', '.join(map(str, history.columns))}"
+        )
+    return describe_attributes(history[names], {**params, "columns": names})
+
+
+def attribute_timing(spec: dict) -> str | None:
+    """How a resolved spec's attributes are timed: ``as_of`` or ``static`` (customer
+    table), ``from_events`` (events before each cutoff), or None (no attributes)."""
+    params = spec["attributes"]
+    if not params["enabled"]:
+        return None
+    if params.get("columns") or params.get("signup"):
+        return params.get("table") or "static"
+    return "from_events" if params.get("from_events") else None
 
 
 def check_unique(columns: list[str]) -> None:
@@ -161,10 +266,12 @@ def feature_columns(spec: dict) -> list[str]:
 
 def feature_dtypes(spec: dict) -> dict[str, object]:
     """float64 for every feature except categorical attributes (category with frozen levels)."""
+    attributes = spec["attributes"]
+    described = [*attributes.get("columns", []), *(attributes.get("from_events") or [])]
     categorical = {
         c["name"]: pd.CategoricalDtype(c["levels"])
-        for c in spec["attributes"].get("columns", [])
-        if spec["attributes"]["enabled"] and c["kind"] == "categorical"
+        for c in described
+        if attributes["enabled"] and c["kind"] == "categorical"
     }
     return {name: categorical.get(name, "float64") for name in feature_columns(spec)}
 
