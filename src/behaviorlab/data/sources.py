@@ -21,6 +21,8 @@ from behaviorlab.data.contract import (
     SESSION_ID,
     SIGNUP_AT,
     TIMESTAMP,
+    VALID_FROM,
+    VALID_TO,
 )
 from behaviorlab.data.mapping import map_columns, source_names
 from behaviorlab.data.readers import read_table
@@ -115,8 +117,14 @@ def load_customers(
 ) -> pd.DataFrame | None:
     """Read a ``customers:`` block, or derive customers from event properties; None if unset.
 
-    ``from_events: [platform, ...]`` takes each customer's first non-null value of those
-    event columns (by timestamp), for data that carries attributes on every event.
+    ``valid_from: col`` (optional ``valid_to: col``) names the columns that time each row,
+    for a table with several rows per customer joined as of each cutoff; without them the
+    table is static (one row per customer, assumed constant).
+
+    ``from_events: [platform, ...]`` describes each customer by the first non-null value of
+    those event columns over the whole log (for analyses at the end of the data). Features
+    never read this table: the feature spec names the same columns
+    (``features.attributes.from_events``) and takes them from the events before each cutoff.
     """
     if not spec:
         return None
@@ -124,10 +132,17 @@ def load_customers(
         if events is None:
             raise ConfigError("customers.from_events needs the events to derive customers from")
         return validate_customers(derive_customers(events, spec["from_events"]), rules, now=now)
-    names = source_names(spec.get("columns"), CUSTOMER_CONTRACT)
-    raw = read_table(spec, [names[CUSTOMER_ID], names[SIGNUP_AT]], "customers")
-    mapped = map_columns(raw, names, CUSTOMER_REQUIRED, spec.get("columns"), "customers")
+    names = source_names(spec.get("columns"), CUSTOMER_CONTRACT) | validity_names(spec)
+    text_columns = [names[CUSTOMER_ID], names[SIGNUP_AT], *validity_names(spec).values()]
+    raw = read_table(spec, text_columns, "customers")
+    explicit = {**(spec.get("columns") or {}), **validity_names(spec)}
+    mapped = map_columns(raw, names, CUSTOMER_REQUIRED, explicit, "customers")
     return validate_customers(mapped, parse_rules(spec, rules), now=now, names=names)
+
+
+def validity_names(spec: Mapping) -> dict[str, str]:
+    """Contract name -> the user's column for the configured ``valid_from``/``valid_to``."""
+    return {name: spec[name] for name in (VALID_FROM, VALID_TO) if spec.get(name)}
 
 
 def derive_customers(events: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:

@@ -26,6 +26,8 @@ from behaviorlab.data.contract import (
     SIGNUP_AT,
     TIMESTAMP,
     TIMESTAMP_DTYPE,
+    VALID_FROM,
+    VALID_TO,
 )
 from behaviorlab.errors import ConfigError, DataValidationError
 
@@ -83,36 +85,88 @@ def validate_customers(
     now: pd.Timestamp | None = None,
     names: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Return one row per customer with canonical dtypes; text attributes become categories.
+    """Return the customers with canonical dtypes; text attributes become categories.
 
-    A missing ``signup_at`` is allowed (the customer's signup is unknown); a customer id
-    that appears twice is not, because attributes would then be ambiguous.
+    A missing ``signup_at`` is allowed (the customer's signup is unknown). A static table
+    has one row per customer: an id that appears twice would make attributes ambiguous. A
+    table with ``valid_from`` (optional ``valid_to``) may have several rows per customer
+    whose validity intervals ``[valid_from, valid_to)`` do not overlap.
     """
     rules = {**DEFAULT_RULES, **(rules or {})}
     label = labeller(names)
     reject_empty(df, "customers")
     require_columns(df, CUSTOMER_REQUIRED, "customers")
-    coerced = {CUSTOMER_ID: coerce_text(df[CUSTOMER_ID], label(CUSTOMER_ID), allow_missing=False)}
-    if SIGNUP_AT in df.columns:
-        signup = parse_timestamps(
-            df[SIGNUP_AT],
-            label(SIGNUP_AT),
-            rules["timestamp_format"],
-            rules["timezone"],
-            allow_missing=True,
+    if VALID_TO in df.columns and VALID_FROM not in df.columns:
+        raise DataValidationError(
+            f"customers: {label(VALID_TO)} needs a {label(VALID_FROM)} column to start each row"
         )
-        reject_future(signup, label(SIGNUP_AT), resolve_now(now), rules["future_tolerance"])
-        coerced[SIGNUP_AT] = signup
-    attributes = [column for column in df.columns if column not in (CUSTOMER_ID, SIGNUP_AT)]
+    coerced = {CUSTOMER_ID: coerce_text(df[CUSTOMER_ID], label(CUSTOMER_ID), allow_missing=False)}
+    coerced |= parse_customer_times(df, label, rules, now)
+    keys = (CUSTOMER_ID, SIGNUP_AT, VALID_FROM, VALID_TO)
+    attributes = [column for column in df.columns if column not in keys]
     coerced |= {
         column: df[column].astype("category")
         for column in attributes
         if types.is_string_dtype(df[column])
     }
-    customers = order_columns(df.assign(**coerced), [CUSTOMER_ID, SIGNUP_AT])
+    customers = order_columns(df.assign(**coerced), list(keys))
     customers = handle_duplicates(customers, rules["drop_duplicates"], "customers")
-    reject_repeated_ids(customers, label(CUSTOMER_ID))
+    if VALID_FROM in customers.columns:
+        reject_overlapping_rows(customers, label)
+    else:
+        reject_repeated_ids(customers, label(CUSTOMER_ID))
     return customers
+
+
+def parse_customer_times(
+    df: pd.DataFrame, label: Callable[[str], str], rules: Mapping, now: pd.Timestamp | None
+) -> dict[str, pd.Series]:
+    """``signup_at`` (optional per row, never in the future), ``valid_from`` (required per
+    row) and ``valid_to`` (empty means still valid), each when the table has it."""
+    parsed = {
+        column: parse_timestamps(
+            df[column],
+            label(column),
+            rules["timestamp_format"],
+            rules["timezone"],
+            allow_missing=allow_missing,
+        )
+        for column, allow_missing in ((SIGNUP_AT, True), (VALID_FROM, False), (VALID_TO, True))
+        if column in df.columns
+    }
+    if SIGNUP_AT in parsed:
+        reject_future(
+            parsed[SIGNUP_AT], label(SIGNUP_AT), resolve_now(now), rules["future_tolerance"]
+        )
+    return parsed
+
+
+def reject_overlapping_rows(customers: pd.DataFrame, label: Callable[[str], str]) -> None:
+    """Rows of one customer must not be valid at the same time, or the attributes at a
+    cutoff would be ambiguous; an empty interval is a mistake too."""
+    if VALID_TO in customers.columns:
+        empty = customers[VALID_TO] <= customers[VALID_FROM]
+        if empty.any():
+            raise DataValidationError(
+                f"column {label(VALID_TO)} is not after {label(VALID_FROM)} in "
+                f"{count_phrase(empty, len(customers))} rows: "
+                f"{examples(customers[VALID_TO].astype(str), empty)}"
+            )
+    ordered = customers.sort_values([CUSTOMER_ID, VALID_FROM], kind="stable")
+    same_customer = ordered[CUSTOMER_ID].eq(ordered[CUSTOMER_ID].shift(-1))
+    next_start = ordered[VALID_FROM].shift(-1)
+    if VALID_TO in ordered.columns:
+        ends_after = ordered[VALID_TO].isna() | (ordered[VALID_TO] > next_start)
+    else:
+        ends_after = ordered[VALID_FROM].eq(next_start)
+    overlapping = (same_customer & ends_after).reindex(customers.index)
+    if overlapping.any():
+        raise DataValidationError(
+            f"column {label(CUSTOMER_ID)} has rows valid at the same time: "
+            f"{count_phrase(overlapping, len(customers))} rows overlap the customer's next row "
+            f"({label(VALID_FROM)} to {label(VALID_TO)}): "
+            f"{examples(customers[CUSTOMER_ID], overlapping)}"
+        )
 
 
 def labeller(names: Mapping[str, str] | None) -> Callable[[str], str]:
