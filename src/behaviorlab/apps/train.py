@@ -89,6 +89,7 @@ def log_context(cfg: DictConfig, dataset, table) -> None:
     runs.set_tags(
         {"data_fingerprint": dataset.fingerprint, "training_table_cached": table.from_cache}
         | runs.describe_environment(cfg.paths.root_dir)
+        | table.timing_tags()
     )
     runs.log_metrics(
         {
