@@ -3,8 +3,18 @@
 Readers return the user's column names untouched; mapping and type checks happen later.
 DuckDB reads delimited files (it is multi-threaded and decompresses .gz itself); pandas'
 C parser reads whitespace-separated files, which DuckDB has no delimiter for.
+
+Every failure to open, decompress, decode or parse a source becomes one single-line
+ConfigError or DataValidationError naming the file, what is wrong and what to try. A
+gzip file is read to its end marker before use: DuckDB accepts a gzip stream that stops
+at a line boundary, which would silently drop the rest of the file.
 """
 
+import codecs
+import gzip
+import os
+import re
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -17,6 +27,14 @@ from behaviorlab.errors import ConfigError, DataValidationError
 FORMATS = ("csv", "parquet", "duckdb", "sql")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 WHITESPACE = "whitespace"
+ENCODINGS = {"utf-8": "utf-8", "iso8859-1": "latin-1", "utf-16": "utf-16"}  # Python -> DuckDB
+GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
+HEAD_BYTES = 512
+CHUNK_BYTES = 1 << 20
+DELIMITERS = (",", ";", "\t", "|")
+MESSAGE_LIMIT = 300
+DUCKDB_NOISE = ("Possible", "The search space", "file =", "LINE ")
 
 
 def read_table(
@@ -29,9 +47,15 @@ def read_table(
     """
     source_format = resolve_format(spec, what)
     if source_format == "csv":
-        frame = read_csv(existing_path(spec, what), spec.get("csv") or {}, text_columns, what)
+        frame = read_csv(
+            existing_path(spec, what),
+            spec.get("csv") or {},
+            text_columns,
+            what,
+            resolve_encoding(spec, what),
+        )
     elif source_format == "parquet":
-        frame = pd.read_parquet(existing_path(spec, what))
+        frame = read_parquet(existing_path(spec, what), what)
     elif source_format == "duckdb":
         frame = read_duckdb_table(spec, what)
     else:
@@ -54,8 +78,22 @@ def resolve_format(spec: Mapping, what: str) -> str:
     return source_format
 
 
+def resolve_encoding(spec: Mapping, what: str) -> str:
+    """The text encoding of a delimited file (``encoding:``, UTF-8 when unset)."""
+    name = spec.get("encoding") or "utf-8"
+    try:
+        canonical = codecs.lookup(name).name
+    except LookupError:
+        canonical = None
+    if canonical not in ENCODINGS:
+        raise ConfigError(
+            f"{what}.encoding '{name}' is not supported; use one of {', '.join(ENCODINGS.values())}"
+        )
+    return ENCODINGS[canonical]
+
+
 def existing_path(spec: Mapping, what: str) -> Path:
-    """The configured file, which must exist (a typo in a path is the commonest mistake)."""
+    """The configured file, which must exist, be a readable file and hold some bytes."""
     if not spec.get("path"):
         raise ConfigError(f"{what}.path is not set")
     path = Path(spec["path"])
@@ -64,10 +102,51 @@ def existing_path(spec: Mapping, what: str) -> Path:
             f"{what}.path: no file at {path}; override it on the command line "
             f"(e.g. data.path=/abs/path/to/file)"
         )
+    if path.is_dir():
+        raise ConfigError(
+            f"{what}.path: {path} is a directory, not a file; point {what}.path at one file "
+            f"(a folder of Parquet parts reads with {what}.format: sql and "
+            f"query: select * from read_parquet('{path}/*.parquet'))"
+        )
+    if not os.access(path, os.R_OK):
+        raise ConfigError(f"{what}.path: {path} cannot be read (permission denied)")
+    if path.stat().st_size == 0:
+        raise DataValidationError(f"{what}.path: {path} is empty (0 bytes)")
     return path
 
 
-def read_csv(path: Path, options: Mapping, text_columns: Sequence[str], what: str) -> pd.DataFrame:
+def read_head(path: Path) -> bytes:
+    """The first bytes of a file, to recognise compression and misnamed formats."""
+    with path.open("rb") as stream:
+        return stream.read(HEAD_BYTES)
+
+
+def looks_like_text(head: bytes) -> bool:
+    """True when the bytes hold no control characters other than tabs and line breaks."""
+    return not any(byte < 9 or 13 < byte < 32 for byte in head)
+
+
+def read_parquet(path: Path, what: str) -> pd.DataFrame:
+    """Read a Parquet file; a file that is not Parquet says what it looks like instead."""
+    try:
+        return pd.read_parquet(path)
+    except (pa.ArrowException, OSError) as error:
+        head = read_head(path)
+        hint = "the file is damaged or incomplete; write or copy it again"
+        if head.startswith(GZIP_MAGIC) or looks_like_text(head):
+            hint = f"it looks like a delimited text file: set {what}.format: csv"
+        raise DataValidationError(
+            f"{what}.path: {path} is not a readable Parquet file ({summarise(error)}); {hint}"
+        ) from None
+
+
+def read_csv(
+    path: Path,
+    options: Mapping,
+    text_columns: Sequence[str],
+    what: str,
+    encoding: str = "utf-8",
+) -> pd.DataFrame:
     """Read a delimited or whitespace-separated file, optionally gzipped, with or without header.
 
     With ``header: true`` and ``names`` the file's header line is replaced by ``names``.
@@ -77,19 +156,143 @@ def read_csv(path: Path, options: Mapping, text_columns: Sequence[str], what: st
     if not header and names is None:
         raise ConfigError(f"{what}.csv.names is required when {what}.csv.header is false")
     sep = options.get("sep", ",")
+    gzipped = check_compression(path, what)
     if sep == WHITESPACE:
+        return read_whitespace(path, header, names, text_columns, gzipped, encoding, what)
+    frame = read_delimited(path, header, names, sep, text_columns, gzipped, encoding, what)
+    if header and names is None:
+        reject_wrong_delimiter(frame, sep, path, what)
+    return frame
+
+
+def check_compression(path: Path, what: str) -> bool:
+    """Whether the file is gzip, verified to its end; a Parquet file here is a format mix-up."""
+    head = read_head(path)
+    if head.startswith(PARQUET_MAGIC):
+        raise DataValidationError(
+            f"{what}.path: {path} is a Parquet file, not delimited text: set {what}.format: parquet"
+        )
+    if head.startswith(GZIP_MAGIC):
+        verify_gzip(path, what)
+        return True
+    if path.suffix == ".gz":
+        raise DataValidationError(
+            f"{what}.path: {path} ends in .gz but is not gzip data; rename it without .gz "
+            f"if it is plain text, or compress it again"
+        )
+    return False
+
+
+def verify_gzip(path: Path, what: str) -> None:
+    """Decompress the whole stream and check its trailer (CRC and length), discarding output.
+
+    A copy cut short, even at a line boundary, has no trailer and fails here.
+    """
+    buffer = bytearray(CHUNK_BYTES)
+    try:
+        with gzip.open(path, "rb") as stream:
+            while stream.readinto(buffer):
+                pass
+    except EOFError:
+        raise DataValidationError(
+            f"{what}.path: {path} is a truncated gzip file (the compressed stream ends before "
+            f"its end marker, so rows are missing); copy or compress the file again"
+        ) from None
+    except (OSError, zlib.error) as error:
+        raise DataValidationError(
+            f"{what}.path: {path} is a corrupt gzip file ({summarise(error)}); "
+            f"copy or compress the file again"
+        ) from None
+
+
+def read_delimited(
+    path: Path,
+    header: bool,
+    names: list[str] | None,
+    sep: str,
+    text_columns: Sequence[str],
+    gzipped: bool,
+    encoding: str,
+    what: str,
+) -> pd.DataFrame:
+    """Read a delimited file with DuckDB; ``skip=0`` stops the sniffer from dropping rows."""
+    arguments = [
+        sql_literal(str(path)),
+        f"header = {str(header).lower()}",
+        f"delim = {sql_literal(sep)}",
+        "skip = 0",
+        f"encoding = {sql_literal(encoding)}",
+        f"compression = {sql_literal('gzip' if gzipped else 'auto')}",
+    ]
+    if names is not None:
+        arguments.append(f"names = [{', '.join(map(sql_literal, names))}]")
+    source = f"select * from read_csv({', '.join(arguments)}"
+    with duckdb.connect() as con:
+        try:
+            columns = con.sql(f"{source})").columns
+            as_text = [column for column in text_columns if column in columns]
+            types = ", ".join(f"{sql_literal(column)}: 'VARCHAR'" for column in as_text)
+            relation = con.sql(f"{source}, types = {{{types}}})" if as_text else f"{source})")
+            return relation_to_pandas(relation)
+        except duckdb.Error as error:
+            raise DataValidationError(csv_failure(path, error, sep, encoding, what)) from None
+
+
+def read_whitespace(
+    path: Path,
+    header: bool,
+    names: list[str] | None,
+    text_columns: Sequence[str],
+    gzipped: bool,
+    encoding: str,
+    what: str,
+) -> pd.DataFrame:
+    """Read a whitespace-separated file with pandas' C parser."""
+    try:
         return pd.read_csv(
             path,
             sep=r"\s+",
             header=0 if header else None,
             names=names,
             dtype=dict.fromkeys(text_columns, "str"),
+            encoding=encoding,
+            compression="gzip" if gzipped else "infer",
         )
-    with duckdb.connect() as con:
-        columns = con.read_csv(str(path), header=header, sep=sep, names=names).columns
-        as_text = {column: "VARCHAR" for column in text_columns if column in columns}
-        relation = con.read_csv(str(path), header=header, sep=sep, names=names, dtype=as_text)
-        return relation_to_pandas(relation)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataValidationError(csv_failure(path, error, WHITESPACE, encoding, what)) from None
+
+
+def csv_failure(path: Path, error: Exception, sep: str, encoding: str, what: str) -> str:
+    """One line: the file, the parser's own words, and the setting most likely to fix it."""
+    text = str(error)
+    if isinstance(error, UnicodeDecodeError) or "unicode" in text.lower():
+        hint = (
+            f"the file is not {encoding} text: set {what}.encoding to its encoding "
+            f"(e.g. {what}.encoding: latin-1)"
+        )
+    elif "convert" in text.lower():
+        hint = (
+            "the value does not fit the type detected from the rows before it; correct or remove it"
+        )
+    else:
+        hint = (
+            f"check {what}.csv.sep (now {sep!r}) and {what}.csv.header, and that every line "
+            f"has as many fields as the header"
+        )
+    return f"{what}.path: cannot read {path} as delimited text ({summarise(error)}); {hint}"
+
+
+def reject_wrong_delimiter(frame: pd.DataFrame, sep: str, path: Path, what: str) -> None:
+    """One column whose name holds another common delimiter means ``csv.sep`` is wrong."""
+    if len(frame.columns) != 1:
+        return
+    name = str(frame.columns[0])
+    others = [delimiter for delimiter in DELIMITERS if delimiter != sep and delimiter in name]
+    if others:
+        raise DataValidationError(
+            f"{what}.path: {path} has a single column {name!r} when split on {sep!r}; "
+            f"its header looks {others[0]!r}-separated: set {what}.csv.sep: {others[0]!r}"
+        )
 
 
 def read_duckdb_table(spec: Mapping, what: str) -> pd.DataFrame:
@@ -99,7 +302,7 @@ def read_duckdb_table(spec: Mapping, what: str) -> pd.DataFrame:
         raise ConfigError(f"{what}.database: no DuckDB database at '{database}'")
     if not spec.get("table"):
         raise ConfigError(f"{what}.table is not set (format: duckdb reads one table)")
-    with duckdb.connect(str(database), read_only=True) as con:
+    with connect_database(database, what) as con:
         try:
             return relation_to_pandas(con.table(spec["table"]))
         except duckdb.CatalogException:
@@ -110,6 +313,11 @@ def read_duckdb_table(spec: Mapping, what: str) -> pd.DataFrame:
                 f"{what}.table: no table '{spec['table']}' in {database}; "
                 f"tables: {', '.join(tables) or '(none)'}"
             ) from None
+        except duckdb.Error as error:
+            raise DataValidationError(
+                f"{what}.table: reading '{spec['table']}' from {database} failed "
+                f"({summarise(error)})"
+            ) from None
 
 
 def read_sql(spec: Mapping, what: str) -> pd.DataFrame:
@@ -119,11 +327,26 @@ def read_sql(spec: Mapping, what: str) -> pd.DataFrame:
     database = spec.get("database")
     if database and not Path(database).is_file():
         raise ConfigError(f"{what}.database: no DuckDB database at '{database}'")
-    with duckdb.connect(str(database) if database else ":memory:", read_only=bool(database)) as con:
+    with connect_database(Path(database) if database else None, what) as con:
         try:
-            return relation_to_pandas(con.sql(spec["query"]))
+            relation = con.sql(spec["query"])
+            if relation is None:
+                raise ConfigError(f"{what}.query returns no table; it must be one select query")
+            return relation_to_pandas(relation)
         except duckdb.Error as error:
-            raise ConfigError(f"{what}.query failed in DuckDB: {error}") from None
+            raise ConfigError(f"{what}.query failed in DuckDB: {summarise(error)}") from None
+
+
+def connect_database(database: Path | None, what: str) -> duckdb.DuckDBPyConnection:
+    """An in-memory connection, or a database file opened read-only."""
+    if database is None:
+        return duckdb.connect()
+    try:
+        return duckdb.connect(str(database), read_only=True)
+    except duckdb.Error as error:
+        raise ConfigError(
+            f"{what}.database: cannot open {database} as a DuckDB database ({summarise(error)})"
+        ) from None
 
 
 def relation_to_pandas(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
@@ -139,10 +362,29 @@ def relation_to_pandas(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
     return table.cast(schema).to_pandas()
 
 
+def sql_literal(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def summarise(error: Exception) -> str:
+    """A reader's error on one short line: its first paragraph without advice or echoed rows."""
+    kept = []
+    for line in str(error).strip().splitlines():
+        line = line.strip()
+        if not line or line.startswith(DUCKDB_NOISE):
+            break
+        if not line.startswith("Original Line"):
+            kept.append(line)
+    text = re.sub(r"\s+", " ", " ".join(kept)) or type(error).__name__
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
+
+
 def describe_source(spec: Mapping) -> str:
     """A short human name for a source, for messages."""
     if spec.get("path"):
         return str(spec["path"])
     if spec.get("table"):
         return f"table '{spec['table']}' in {spec.get('database')}"
-    return f"query '{spec.get('query')}'"
+    query = re.sub(r"\s+", " ", str(spec.get("query")).strip())
+    return f"query '{query}'"
