@@ -1,13 +1,19 @@
 """Splits never share a customer across sides and respect time order."""
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+from omegaconf import OmegaConf
 
 from behaviorlab.errors import ConfigError
-from behaviorlab.modeling.splits import make_splits, split_customer_cv, split_out_of_time
+from behaviorlab.modeling.splits import make_splits, plan_customer_cv, split_out_of_time
 from tests.unit.test_modeling_data import make_table
 
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+PARTS = ("train", "valid", "calibrate", "test")
 OUT_OF_TIME = {
     "kind": "out_of_time",
     "n_valid_cutoffs": 1,
@@ -46,18 +52,48 @@ def test_out_of_time_with_one_cutoff_suggests_customer_cv():
         make_splits(table, OUT_OF_TIME)
 
 
+CV = {"n_folds": 4, "tuning_fraction": 0.2, "valid_fraction": 0.2, "seed": 3}
+
+
 def test_customer_cv_folds_partition_rows_and_never_share_customers():
     table = make_table(n_customers=400, n_cutoffs=2)
-    folds = split_customer_cv(table, {"n_folds": 4, "valid_fraction": 0.2, "seed": 3})
-    assert len(folds) == 4
-    tested = np.concatenate([fold.test for fold in folds])
-    assert sorted(tested) == list(range(len(table)))
-    for fold in folds:
-        parts = [customers(table, part) for part in (fold.train, fold.valid, fold.test)]
-        assert not parts[0] & parts[1]
-        assert not parts[0] & parts[2]
-        assert not parts[1] & parts[2]
-        assert len(fold.train) + len(fold.valid) + len(fold.test) == len(table)
+    plan = plan_customer_cv(table, CV)
+    assert len(plan.folds) == 4
+    tested = plan.test_rows()
+    assert len(tested) == len(set(tested))
+    assert sorted(np.concatenate([tested, plan.tuning_rows()])) == list(range(len(table)))
+    for fold in plan.folds:
+        parts = [customers(table, getattr(fold, part)) for part in PARTS]
+        for number, part in enumerate(parts):
+            assert part
+            assert not any(part & other for other in parts[number + 1 :])
+        assert sum(len(getattr(fold, part)) for part in PARTS) == len(table)
+
+
+def test_customer_cv_tunes_on_customers_no_fold_tests():
+    table = make_table(n_customers=400, n_cutoffs=2)
+    plan = plan_customer_cv(table, CV)
+    tuning = customers(table, plan.tuning_rows())
+    assert 0.1 < len(tuning) / 400 < 0.3
+    assert not tuning & customers(table, plan.test_rows())
+    assert not customers(table, plan.tuning.train) & customers(table, plan.tuning.valid)
+    assert len(plan.tuning.test) == len(plan.tuning.calibrate) == 0
+    for fold in plan.folds:
+        learning = np.concatenate([fold.train, fold.valid, fold.calibrate])
+        assert set(plan.tuning_rows()) <= set(learning)
+
+
+def test_out_of_time_calibrates_on_other_customers_than_early_stopping():
+    table = make_table(n_customers=600, n_cutoffs=4)
+    plan = make_splits(table, OUT_OF_TIME)
+    (fold,) = plan.folds
+    assert len(fold.calibrate) > 50
+    assert len(fold.valid) > 50
+    assert not customers(table, fold.valid) & customers(table, fold.calibrate)
+    assert table["cutoff"].iloc[fold.calibrate].max() < table["cutoff"].iloc[fold.test].min()
+    np.testing.assert_array_equal(plan.tuning.valid, fold.valid)
+    assert not set(plan.tuning_rows()) & set(fold.calibrate)
+    assert not set(plan.tuning_rows()) & set(plan.test_rows())
 
 
 def test_unknown_split_kind_is_a_config_error():
@@ -109,3 +145,53 @@ def test_single_class_validation_is_refused_before_tuning():
     table = grid_table(cutoffs).assign(label=0)
     with pytest.raises(ConfigError, match="one label class"):
         split_out_of_time(table, {"kind": "out_of_time", "held_out_fraction": 0.3})
+
+
+def relative_table(days: int, n_customers: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """One snapshot per customer on its own date (signup + N days) spread over ``days``."""
+    rng = np.random.default_rng(seed)
+    offsets = pd.to_timedelta(rng.integers(0, days, n_customers), unit="D")
+    return pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n_customers)],
+            "cutoff": (pd.Timestamp("2024-01-01") + offsets).astype("datetime64[us]"),
+            "label": rng.integers(0, 2, n_customers),
+        }
+    )
+
+
+def out_of_time_config(snapshots: str, horizon_days: int) -> dict:
+    """conf/split/out_of_time.yaml resolved against a task with these snapshots."""
+    root = OmegaConf.create(
+        {
+            "task": {"horizon_days": horizon_days, "snapshots": {"kind": snapshots}},
+            "split": OmegaConf.load(CONF / "split" / "out_of_time.yaml"),
+        }
+    )
+    return OmegaConf.to_container(root, resolve=True)["split"]
+
+
+def test_relative_snapshots_are_split_by_date_with_purged_label_windows():
+    table = relative_table(days=540)
+    assert table["cutoff"].nunique() > 500
+    (fold,) = make_splits(table, out_of_time_config("relative", 30)).folds
+    cutoff = table["cutoff"]
+    horizon = pd.Timedelta(days=30)
+    assert (cutoff.iloc[fold.train] + horizon).max() <= cutoff.iloc[fold.valid].min()
+    assert (cutoff.iloc[fold.valid] + horizon).max() <= cutoff.iloc[fold.test].min()
+    assert (cutoff.iloc[fold.calibrate] + horizon).max() <= cutoff.iloc[fold.test].min()
+    assert cutoff.iloc[fold.test].max() == cutoff.max()
+    assert 0.1 < len(fold.test) / (0.3 * len(table)) < 0.3
+    assert len(fold.train) > len(fold.valid) > 50
+    held_out = customers(table, fold.valid) | customers(table, fold.test)
+    assert not customers(table, fold.train) & held_out
+
+
+def test_relative_snapshots_too_short_a_span_name_the_span_and_horizon():
+    with pytest.raises(ConfigError, match=r"snapshot dates .*40 days.* too short a span"):
+        make_splits(relative_table(days=41), out_of_time_config("relative", 30))
+
+
+def test_per_customer_cutoffs_split_as_calendar_cutoffs_point_to_relative_split():
+    with pytest.raises(ConfigError, match=r"split\.snapshots=relative"):
+        make_splits(relative_table(days=540), out_of_time_config("calendar", 30))

@@ -24,7 +24,13 @@ from behaviorlab.modeling.explain import (
     shap_importance,
 )
 from behaviorlab.modeling.model import CalibratedModel, freeze_categories, prepare_features
-from behaviorlab.modeling.splits import Split, carve_valid, make_splits, summarise_split
+from behaviorlab.modeling.splits import (
+    Split,
+    SplitPlan,
+    make_splits,
+    split_all_rows,
+    summarise_split,
+)
 from behaviorlab.modeling.tuning import (
     TrialCallback,
     count_finished,
@@ -153,13 +159,22 @@ def fit_split(
     calibration_cfg: Mapping[str, Any],
     categories: dict[str, list],
 ) -> FoldFit:
-    """Refit with fixed hyperparameters, calibrate on valid, score the test rows once."""
+    """Refit with fixed hyperparameters, early-stop on valid, calibrate, score the test once.
+
+    The calibrator is fitted on the split's own ``calibrate`` rows (other customers than the
+    early-stopping rows, from the same period): early stopping chose the number of trees
+    on ``valid``, so scores there are optimistic, and a calibrator fitted on them would be
+    too confident on new rows. A held-out part costs one fit; cross-fitting would cost two
+    and mix predictions of two different models into one calibrator.
+    """
     valid_X, valid_y = X.iloc[split.valid], y[split.valid]
     estimator = build_estimator(model_cfg, params).fit(
         X.iloc[split.train], y[split.train], valid_X, valid_y
     )
     valid_raw = estimator.predict_raw(valid_X)
-    calibrator = fit_calibrator(valid_raw, valid_y, calibration_cfg)
+    calibrator = fit_calibrator(
+        estimator.predict_raw(X.iloc[split.calibrate]), y[split.calibrate], calibration_cfg
+    )
     model = CalibratedModel(estimator, calibrator, list(X.columns), categories, model_cfg["kind"])
     test_X = X.iloc[split.test]
     test_probability = model.predict_proba(test_X) if len(test_X) else np.empty(0)
@@ -172,17 +187,6 @@ def fit_split(
     )
 
 
-def all_rows_split(table: pd.DataFrame, split_cfg: Mapping[str, Any]) -> Split:
-    """Every row for training except a customer-grouped part kept for early stopping/calibration."""
-    train, valid = carve_valid(
-        table,
-        np.arange(len(table)),
-        float(split_cfg.get("valid_fraction", 0.2)),
-        int(split_cfg.get("seed", 0)),
-    )
-    return Split(train, valid, np.empty(0, dtype=int))
-
-
 def pooled_test_frame(table: pd.DataFrame, splits: Sequence[Split], fits: Sequence[FoldFit]):
     """customer_id, cutoff, label and calibrated probability of every test row (all folds)."""
     rows = np.concatenate([split.test for split in splits])
@@ -192,11 +196,15 @@ def pooled_test_frame(table: pd.DataFrame, splits: Sequence[Split], fits: Sequen
     return frame
 
 
-def summarise_splits(table: pd.DataFrame, splits: Sequence[Split]) -> dict[str, float]:
-    """Row counts and label rates per part: the mean fold for CV, test rows summed (pooled)."""
-    summaries = pd.DataFrame([summarise_split(table, split) for split in splits])
-    summary = summaries.mean().to_dict() | {"n_splits": len(splits)}
+def summarise_splits(table: pd.DataFrame, plan: SplitPlan) -> dict[str, float]:
+    """Row counts and label rates per part: the mean fold for CV, test rows summed (pooled),
+    and the rows tuning saw."""
+    summaries = pd.DataFrame([summarise_split(table, split) for split in plan.folds])
+    summary = summaries.mean().to_dict() | {"n_splits": len(plan.folds)}
     summary["test_rows"] = int(summaries["test_rows"].sum())
+    tuning = table.iloc[plan.tuning_rows()]
+    summary["tuning_rows"] = len(tuning)
+    summary["tuning_customers"] = tuning[CUSTOMER_ID].nunique()
     return summary
 
 
@@ -260,14 +268,22 @@ def explain(
     return tables, figures
 
 
-def permute_learning_labels(y: np.ndarray, splits: Sequence[Split], seed: int = 0) -> np.ndarray:
-    """Shuffle the labels of the rows the model learns from, keeping the test labels true."""
-    if len(splits) != 1:
-        raise BehaviorlabError("permute_labels needs a single (out-of-time) split, not CV folds")
-    learning = np.concatenate([splits[0].train, splits[0].valid])
+def permute_learning_labels(y: np.ndarray, split: Split, seed: int = 0) -> np.ndarray:
+    """Shuffle the labels of the split's learning rows, keeping its test labels true.
+
+    Learning rows are train, valid and calibrate: everything the model, early stopping and
+    the calibrator learn from. Under CV each fold gets its own shuffle, so a row tested in
+    one fold keeps its true label there while it is shuffled where it is learnt from.
+    """
+    learning = np.concatenate([split.train, split.valid, split.calibrate])
     permuted = y.copy()
     permuted[learning] = np.random.default_rng(seed).permutation(y[learning])
     return permuted
+
+
+def labels_for(y: np.ndarray, split: Split, permute: bool, seed: int) -> np.ndarray:
+    """The labels one split learns from: true, or shuffled on its learning rows."""
+    return permute_learning_labels(y, split, seed) if permute else y
 
 
 def train_model(
@@ -285,45 +301,69 @@ def train_model(
     on_trial_end: TrialCallback | None = None,
     permute_labels: bool = False,
 ) -> TrainingResult:
-    """Tune on the first split, refit per split, calibrate, evaluate on test, explain.
+    """Tune on the plan's tuning rows, refit per fold, calibrate, evaluate on test, explain.
 
-    Out-of-time: one split; its model is the final model. Customer CV: metrics come from the
-    out-of-fold predictions pooled over all folds, and the final model is refit on all rows
-    (calibrated on a customer-grouped part held out of them). ``permute_labels`` shuffles
-    the labels the model learns from (never the test labels): a null baseline that a
-    promotion gate must refuse.
+    No row whose prediction enters a test metric is seen by tuning, early stopping or
+    calibration (see ``splits``). Out-of-time: tuning fits on the training rows and scores
+    the validation period; the one fold's model is the final model. Customer CV: tuning
+    uses customers set aside from every test fold; metrics come from the out-of-fold
+    predictions pooled over all folds, and the final model is refit on all rows (early
+    stopping and calibration on customer-grouped parts held out of them).
+    ``permute_labels`` shuffles the labels each fit learns from (never the test labels):
+    a null baseline that a promotion gate must refuse.
     """
     check_trainable(table)
     table = table.reset_index(drop=True)
     categories = freeze_categories(table, categorical_features)
     X = prepare_features(table, feature_names, categories)
     y = table[LABEL].to_numpy().astype(int)
-    splits = make_splits(table, split_cfg)
-    if permute_labels:
-        y = permute_learning_labels(y, splits)
+    plan = make_splits(table, split_cfg)
+    seed = int(split_cfg.get("seed", 0))
     callbacks = [on_trial_end] if on_trial_end is not None else []
     study, reused, ran = tune(
-        X, y, splits[0], model_cfg, tuning_cfg, storage_url, study_name, callbacks
+        X,
+        labels_for(y, plan.tuning, permute_labels, seed),
+        plan.tuning,
+        model_cfg,
+        tuning_cfg,
+        storage_url,
+        study_name,
+        callbacks,
     )
     params = best_params_of(study)
     fits = [
-        fit_split(X, y, split, model_cfg, params, calibration_cfg, categories) for split in splits
-    ]
-    final = (
-        fits[0]
-        if len(fits) == 1
-        else fit_split(
-            X, y, all_rows_split(table, split_cfg), model_cfg, params, calibration_cfg, categories
+        fit_split(
+            X,
+            labels_for(y, split, permute_labels, seed + number),
+            split,
+            model_cfg,
+            params,
+            calibration_cfg,
+            categories,
         )
-    )
-    test_frame = pooled_test_frame(table, splits, fits)
+        for number, split in enumerate(plan.folds)
+    ]
+    if len(fits) == 1:
+        final = fits[0]
+    else:
+        refit = split_all_rows(table, split_cfg)
+        final = fit_split(
+            X,
+            labels_for(y, refit, permute_labels, seed + len(fits)),
+            refit,
+            model_cfg,
+            params,
+            calibration_cfg,
+            categories,
+        )
+    test_frame = pooled_test_frame(table, plan.folds, fits)
     metrics = evaluate(test_frame, fits, evaluation_cfg)
     lift = lift_table(
         test_frame[LABEL].to_numpy(),
         test_frame["probability"].to_numpy(),
         int(evaluation_cfg.get("n_bins", 10)),
     )
-    test_rows = table.iloc[np.concatenate([split.test for split in splits])]
+    test_rows = table.iloc[plan.test_rows()]
     explain_tables, explain_figures = explain(final.model, test_rows, explain_cfg)
     figures = evaluation_figures(test_frame, evaluation_cfg, lift) | {
         "optuna_history": plots.plot_history(study),
@@ -336,7 +376,7 @@ def train_model(
         tables={"lift": lift, "trials": trials_table(study)} | explain_tables,
         figures=figures | explain_figures,
         study=study,
-        split_summary=summarise_splits(table, splits),
+        split_summary=summarise_splits(table, plan),
         test_frame=test_frame[[CUSTOMER_ID, CUTOFF, LABEL, "probability"]],
         trials_reused=reused,
         trials_run=ran,

@@ -1,19 +1,46 @@
 """Row splits grouped by customer: out-of-time by default, customer k-fold for one cutoff.
 
+Every split has four parts, each with one job, so that no row whose prediction enters a
+test metric influenced hyperparameters, early stopping or calibration:
+
+- ``train``: rows the model is fitted on;
+- ``valid``: rows for early stopping (and, in the tuning split, for scoring trials);
+- ``calibrate``: rows for the calibrator only, other customers than ``valid``'s, so the
+  calibrator sees scores as honest as the test rows' (early stopping picked the number of
+  trees on ``valid``, which makes its scores optimistic);
+- ``test``: rows scored once for the reported metrics.
+
+A :class:`SplitPlan` adds the tuning split: the rows the Optuna objective sees.
+
 Out-of-time: customers are assigned by a stable hash of their id to a training group or a
 held-out group (``held_out_fraction``). Training rows are training-group customers at the
-earlier cutoffs; validation rows are held-out customers at the next ``n_valid_cutoffs``
-cutoffs, test rows held-out customers at the latest ``n_test_cutoffs``. A customer therefore
-never sits on both the training and the held-out side, and the held-out side is later in
-time. Rows of training customers at later cutoffs and of held-out customers at earlier
-cutoffs are left unused: that is the price of both rules at once. With ``horizon_days``
-(the task's label horizon) a row is used only if its label window closes before the next
-part begins: training labels never watch the validation period, nor validation labels the
-test period. ``gap_cutoffs`` drops further training cutoffs before validation.
+earlier dates; validation rows are held-out customers in the next period, test rows
+held-out customers in the latest period. A customer therefore never sits on both the
+training and the held-out side, and the held-out side is later in time. Rows of training
+customers at later dates and of held-out customers at earlier dates are left unused: the
+price of both rules at once. With ``horizon_days`` (the task's label horizon) a row is
+used only if its label window closes before the next part begins: training labels never
+watch the validation period, nor validation labels the test period.
+
+The periods depend on the snapshots (``snapshots``, the task's snapshot kind):
+
+- ``calendar``: every customer shares a few cutoff dates; the latest ``n_test_cutoffs``
+  are the test period, the ``n_valid_cutoffs`` before them validation, and
+  ``gap_cutoffs`` further cutoffs are dropped before validation.
+- ``relative``: each customer has its own cutoff (signup + N days), so periods are shares
+  of the snapshot rows ordered by date: the latest ``test_share`` for test, the
+  ``valid_share`` before for validation, the earlier rows for training.
+
+The tuning split is the out-of-time split's train and valid parts: test rows are later.
+
+Customer CV: a ``tuning_fraction`` of the customers is set aside for tuning and never
+tested; the other customers are dealt into k stratified folds. Tuning customers join
+every fold's learning rows (learning from rows that shaped the hyperparameters is fine;
+only test rows must not have), so hyperparameters are tuned once, on rows no fold tests.
 """
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,15 +51,34 @@ from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL
 from behaviorlab.errors import ConfigError
 
 HASH_BUCKETS = 10_000
+NO_ROWS = np.empty(0, dtype=int)
+PARTS = ("train", "valid", "calibrate", "test")
 
 
 @dataclass(frozen=True)
 class Split:
-    """Positional row indices of one train/valid/test partition of a training table."""
+    """Positional row indices of one train/valid/calibrate/test partition of a table."""
 
     train: np.ndarray
     valid: np.ndarray
-    test: np.ndarray
+    calibrate: np.ndarray = field(default_factory=lambda: NO_ROWS)
+    test: np.ndarray = field(default_factory=lambda: NO_ROWS)
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    """The rows tuning sees (``tuning.train``/``tuning.valid``) and the evaluation folds."""
+
+    tuning: Split
+    folds: list[Split]
+
+    def tuning_rows(self) -> np.ndarray:
+        """Every row the tuning objective fits on or scores."""
+        return np.concatenate([self.tuning.train, self.tuning.valid])
+
+    def test_rows(self) -> np.ndarray:
+        """Every row whose prediction enters the reported test metrics (all folds)."""
+        return np.concatenate([fold.test for fold in self.folds])
 
 
 def hash_customers(customer_ids: pd.Series, salt: str) -> np.ndarray:
@@ -42,8 +88,30 @@ def hash_customers(customer_ids: pd.Series, salt: str) -> np.ndarray:
     return (hashed % HASH_BUCKETS) / HASH_BUCKETS
 
 
-def split_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
-    """Train on earlier cutoffs, validate on the next, test on the latest, grouped by customer."""
+def check_share(cfg: Mapping[str, Any], key: str, default: float) -> float:
+    """A fraction strictly between 0 and 1, or a clear config error."""
+    value = float(cfg.get(key, default))
+    if not 0 < value < 1:
+        raise ConfigError(f"split.{key} must be strictly between 0 and 1, got {value}")
+    return value
+
+
+def horizon_of(cfg: Mapping[str, Any]) -> np.timedelta64:
+    """The label horizon as a timedelta (zero when the task has none)."""
+    return np.timedelta64(int(cfg.get("horizon_days") or 0), "D")
+
+
+@dataclass(frozen=True)
+class Periods:
+    """Date bounds: train before ``train_end``, valid in [valid_start, test_start), test after."""
+
+    train_end: np.datetime64
+    valid_start: np.datetime64
+    test_start: np.datetime64
+
+
+def calendar_periods(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Periods:
+    """Periods on shared cutoff dates: the latest ones for test, the ones before for valid."""
     n_valid = int(cfg.get("n_valid_cutoffs", 1))
     n_test = int(cfg.get("n_test_cutoffs", 1))
     gap = int(cfg.get("gap_cutoffs", 0))
@@ -55,76 +123,182 @@ def split_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
             f"test, {gap} gap, 1+ train) but the table has {len(cutoffs)}; "
             "use split=customer_cv for a single-cutoff table"
         )
-    held_out = hash_customers(table[CUSTOMER_ID], str(cfg.get("salt", "split"))) < float(
-        cfg.get("held_out_fraction", 0.3)
+    return Periods(
+        train_end=cutoffs[len(cutoffs) - n_test - n_valid - gap],
+        valid_start=cutoffs[len(cutoffs) - n_test - n_valid],
+        test_start=cutoffs[len(cutoffs) - n_test],
     )
-    valid_cutoffs = cutoffs[-(n_valid + n_test) : len(cutoffs) - n_test]
-    test_cutoffs = cutoffs[len(cutoffs) - n_test :]
-    cutoff = table[CUTOFF].to_numpy()
-    label_end = cutoff + np.timedelta64(int(cfg.get("horizon_days") or 0), "D")
-    train = ~held_out & (cutoff < cutoffs[len(cutoffs) - n_test - n_valid - gap])
-    train &= label_end <= valid_cutoffs[0]
-    valid = held_out & np.isin(cutoff, valid_cutoffs) & (label_end <= test_cutoffs[0])
-    test = held_out & np.isin(cutoff, test_cutoffs)
-    if not train.any() or not valid.any():
+
+
+def relative_periods(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Periods:
+    """Periods on shares of the rows ordered by snapshot date (per-customer cutoffs)."""
+    test_share = check_share(cfg, "test_share", 0.2)
+    valid_share = check_share(cfg, "valid_share", 0.2)
+    if test_share + valid_share >= 1:
+        raise ConfigError("split.test_share + split.valid_share must leave rows for training")
+    dates = np.sort(table[CUTOFF].to_numpy())
+    test_start = dates[int(len(dates) * (1 - test_share))]
+    valid_start = dates[int(len(dates) * (1 - test_share - valid_share))]
+    if not dates[0] < valid_start < test_start:
         raise ConfigError(
-            f"out-of-time split: no {'training' if not train.any() else 'validation'} row "
-            f"whose {cfg.get('horizon_days')}-day label window closes before the next part "
-            "starts; space the snapshot cutoffs at least the horizon apart"
+            f"out-of-time split by snapshot date: the {len(dates)} snapshots fall on "
+            f"{len(np.unique(dates))} distinct dates ({describe_span(dates)}), too few to "
+            f"put the latest {test_share:.0%} in test, the {valid_share:.0%} before in "
+            "validation and earlier dates in training; use split=customer_cv"
         )
-    if table[LABEL].to_numpy()[valid].min() == table[LABEL].to_numpy()[valid].max():
-        raise ConfigError(
-            "out-of-time split: the validation cutoffs hold one label class only, so no "
-            "trial can be scored; use more or wider-spaced calendar cutoffs"
-        )
-    return Split(np.flatnonzero(train), np.flatnonzero(valid), np.flatnonzero(test))
+    return Periods(train_end=valid_start, valid_start=valid_start, test_start=test_start)
 
 
-def carve_valid(
-    table: pd.DataFrame, rows: np.ndarray, valid_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Hold out a share of the customers in ``rows`` for early stopping and calibration."""
-    carver = GroupShuffleSplit(n_splits=1, test_size=valid_fraction, random_state=seed)
-    groups = table[CUSTOMER_ID].to_numpy()[rows]
-    inner_train, inner_valid = next(carver.split(rows, groups=groups))
-    return rows[inner_train], rows[inner_valid]
-
-
-def split_customer_cv(table: pd.DataFrame, cfg: Mapping[str, Any]) -> list[Split]:
-    """k stratified folds grouped by customer; each fold's train gives up a valid part."""
-    seed = int(cfg.get("seed", 0))
-    folds = StratifiedGroupKFold(
-        n_splits=int(cfg.get("n_folds", 5)), shuffle=True, random_state=seed
-    )
-    labels = table[LABEL].to_numpy()
-    groups = table[CUSTOMER_ID].to_numpy()
-    splits = []
-    for number, (rest, test) in enumerate(folds.split(np.zeros(len(table)), labels, groups)):
-        train, valid = carve_valid(
-            table, rest, float(cfg.get("valid_fraction", 0.2)), seed + number
-        )
-        splits.append(Split(train, valid, test))
-    return splits
-
-
-SPLITTERS: dict[str, Callable[[pd.DataFrame, Mapping[str, Any]], list[Split]]] = {
-    "out_of_time": lambda table, cfg: [split_out_of_time(table, cfg)],
-    "customer_cv": split_customer_cv,
+PERIODS: dict[str, Callable[[pd.DataFrame, Mapping[str, Any]], Periods]] = {
+    "calendar": calendar_periods,
+    "relative": relative_periods,
 }
 
 
-def make_splits(table: pd.DataFrame, cfg: Mapping[str, Any]) -> list[Split]:
-    """The splits named by ``cfg['kind']``: one for out-of-time, k for customer CV."""
+def describe_span(dates: np.ndarray) -> str:
+    """'first .. last, N days' of a sorted array of dates."""
+    days = int((dates[-1] - dates[0]) / np.timedelta64(1, "D"))
+    return f"{str(dates[0])[:10]} .. {str(dates[-1])[:10]}, {days} days"
+
+
+def explain_empty_part(part: str, snapshots: str, periods: Periods, cfg, dates) -> str:
+    """Why no row of ``part`` survives the purge of overlapping label windows."""
+    horizon = int(cfg.get("horizon_days") or 0)
+    start, end = (
+        (periods.valid_start, periods.test_start)
+        if part == "validation"
+        else (dates[0], periods.valid_start)
+    )
+    days = int((end - start) / np.timedelta64(1, "D"))
+    head = (
+        f"out-of-time split: no {part} row whose {horizon}-day label window closes before the "
+        f"next part starts ({part} dates {str(start)[:10]} .. {str(end)[:10]}, {days} days)"
+    )
+    if snapshots == "relative":
+        return (
+            f"{head}; the snapshot dates ({describe_span(dates)}) are too short a span for "
+            "a training, a validation and a test period with the label horizon between "
+            "them: use data covering a longer period, raise split.valid_share or use "
+            "split=customer_cv"
+        )
+    return (
+        f"{head}; calendar cutoffs must be at least the horizon apart. If each customer "
+        "has its own cutoff (relative snapshots, e.g. signup + N days), split by snapshot "
+        "date instead: split.snapshots=relative"
+    )
+
+
+def split_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
+    """Train on earlier dates, validate on the next, test on the latest, grouped by customer."""
+    snapshots = str(cfg.get("snapshots") or "calendar")
+    if snapshots not in PERIODS:
+        raise ConfigError(f"split.snapshots must be one of {sorted(PERIODS)}, got {snapshots!r}")
+    periods = PERIODS[snapshots](table, cfg)
+    salt = str(cfg.get("salt", "split"))
+    held_out = hash_customers(table[CUSTOMER_ID], salt) < float(cfg.get("held_out_fraction", 0.3))
+    cutoff = table[CUTOFF].to_numpy()
+    label_end = cutoff + horizon_of(cfg)
+    train = ~held_out & (cutoff < periods.train_end) & (label_end <= periods.valid_start)
+    valid = held_out & (cutoff >= periods.valid_start) & (cutoff < periods.test_start)
+    valid &= label_end <= periods.test_start
+    test = held_out & (cutoff >= periods.test_start)
+    for part, rows in (("training", train), ("validation", valid)):
+        if not rows.any():
+            dates = np.sort(cutoff)
+            raise ConfigError(explain_empty_part(part, snapshots, periods, cfg, dates))
+    if table[LABEL].to_numpy()[valid].min() == table[LABEL].to_numpy()[valid].max():
+        remedy = (
+            "raise split.valid_share"
+            if snapshots == "relative"
+            else "use more or wider-spaced calendar cutoffs"
+        )
+        raise ConfigError(
+            "out-of-time split: the validation period holds one label class only, so no "
+            f"trial can be scored; {remedy}"
+        )
+    share = check_share(cfg, "calibration_share", 0.5)
+    calibrate = valid & (hash_customers(table[CUSTOMER_ID], f"{salt}|calibrate") < share)
+    return Split(
+        train=np.flatnonzero(train),
+        valid=np.flatnonzero(valid & ~calibrate),
+        calibrate=np.flatnonzero(calibrate),
+        test=np.flatnonzero(test),
+    )
+
+
+def plan_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> SplitPlan:
+    """One out-of-time split; tuning fits on its train rows and scores its valid rows."""
+    split = split_out_of_time(table, cfg)
+    return SplitPlan(tuning=Split(train=split.train, valid=split.valid), folds=[split])
+
+
+def carve_customers(
+    table: pd.DataFrame, rows: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``rows`` by customer: (the rest, a ``fraction`` of the customers)."""
+    carver = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+    groups = table[CUSTOMER_ID].to_numpy()[rows]
+    kept, carved = next(carver.split(rows, groups=groups))
+    return rows[kept], rows[carved]
+
+
+def carve_learning(
+    table: pd.DataFrame, rows: np.ndarray, cfg: Mapping[str, Any], seed: int
+) -> Split:
+    """Learning rows into train, valid (early stopping) and calibrate, grouped by customer."""
+    valid_fraction = check_share(cfg, "valid_fraction", 0.2)
+    train, held = carve_customers(table, rows, valid_fraction, seed)
+    valid, calibrate = carve_customers(
+        table, held, check_share(cfg, "calibration_share", 0.5), seed
+    )
+    return Split(train=train, valid=valid, calibrate=calibrate)
+
+
+def split_all_rows(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
+    """Every row for learning, none for test: the final refit after customer CV."""
+    return carve_learning(table, np.arange(len(table)), cfg, int(cfg.get("seed", 0)))
+
+
+def plan_customer_cv(table: pd.DataFrame, cfg: Mapping[str, Any]) -> SplitPlan:
+    """Tuning customers apart, then k stratified customer folds over the other customers."""
+    seed = int(cfg.get("seed", 0))
+    tuning_fraction = check_share(cfg, "tuning_fraction", 0.2)
+    is_tuning = hash_customers(table[CUSTOMER_ID], f"{seed}|tuning") < tuning_fraction
+    tuning_rows, rest = np.flatnonzero(is_tuning), np.flatnonzero(~is_tuning)
+    tuning_train, tuning_valid = carve_customers(
+        table, tuning_rows, check_share(cfg, "valid_fraction", 0.2), seed
+    )
+    folds = StratifiedGroupKFold(
+        n_splits=int(cfg.get("n_folds", 5)), shuffle=True, random_state=seed
+    )
+    labels = table[LABEL].to_numpy()[rest]
+    groups = table[CUSTOMER_ID].to_numpy()[rest]
+    splits = []
+    for number, (others, tested) in enumerate(folds.split(rest, labels, groups)):
+        learning = np.sort(np.concatenate([tuning_rows, rest[others]]))
+        parts = carve_learning(table, learning, cfg, seed + number)
+        splits.append(Split(parts.train, parts.valid, parts.calibrate, rest[tested]))
+    return SplitPlan(tuning=Split(train=tuning_train, valid=tuning_valid), folds=splits)
+
+
+PLANNERS: dict[str, Callable[[pd.DataFrame, Mapping[str, Any]], SplitPlan]] = {
+    "out_of_time": plan_out_of_time,
+    "customer_cv": plan_customer_cv,
+}
+
+
+def make_splits(table: pd.DataFrame, cfg: Mapping[str, Any]) -> SplitPlan:
+    """The plan named by ``cfg['kind']``: one fold for out-of-time, k for customer CV."""
     kind = cfg.get("kind")
-    if kind not in SPLITTERS:
-        raise ConfigError(f"unknown split kind {kind!r}; choose one of {sorted(SPLITTERS)}")
-    return SPLITTERS[kind](table, cfg)
+    if kind not in PLANNERS:
+        raise ConfigError(f"unknown split kind {kind!r}; choose one of {sorted(PLANNERS)}")
+    return PLANNERS[kind](table, cfg)
 
 
 def summarise_split(table: pd.DataFrame, split: Split) -> dict[str, float]:
     """Rows, customers and label rate per part: what a reviewer checks first."""
     summary: dict[str, float] = {}
-    for part in ("train", "valid", "test"):
+    for part in PARTS:
         rows = table.iloc[getattr(split, part)]
         summary[f"{part}_rows"] = len(rows)
         summary[f"{part}_customers"] = rows[CUSTOMER_ID].nunique()
