@@ -1,4 +1,5 @@
-"""A plain-pandas reference for a broad subset of the features, and a random event log.
+"""A plain-pandas reference for a broad subset of the features (attributes as of the
+cutoff included), and a random event log.
 
 Written independently of the Ibis families (groupby and merge, one cutoff at a time) so
 that agreement between the two is evidence that both compute what the names promise.
@@ -227,3 +228,35 @@ def reference_features(events: pd.DataFrame, snapshots: pd.DataFrame, spec: dict
     zero += [c for c in out.columns if c.startswith(("trend_diff_", "activity_slope_"))]
     out[zero] = out[zero].fillna(0.0)
     return out.astype({c: "float64" for c in out.columns if c not in KEYS})
+
+
+def reference_event_attributes(
+    events: pd.DataFrame, snapshots: pd.DataFrame, names: list[str]
+) -> pd.DataFrame:
+    """Per snapshot, each column's first non-null value among the customer's events before
+    the cutoff (ties at one instant: the smallest value), computed cutoff by cutoff."""
+    out = snapshots[KEYS].reset_index(drop=True)
+    pit = before_cutoff(events, snapshots)
+    for name in names:
+        known = pit[pit[name].notna()].sort_values([*KEYS, "timestamp", name], kind="stable")
+        first = known.groupby(KEYS, as_index=False)[name].first()
+        out = out.merge(first, on=KEYS, how="left")
+    return out
+
+
+def reference_table_attributes(
+    customers: pd.DataFrame, snapshots: pd.DataFrame, names: list[str]
+) -> pd.DataFrame:
+    """Per snapshot, the customer row valid at the cutoff (valid_from <= cutoff < valid_to;
+    without valid_to a row lasts until the next one), or the only row of a static table."""
+    out = snapshots[KEYS].reset_index(drop=True)
+    timed = "valid_from" in customers
+    rows = customers
+    if timed and "valid_to" not in rows:
+        rows = rows.sort_values(["customer_id", "valid_from"])
+        rows = rows.assign(valid_to=rows.groupby("customer_id")["valid_from"].shift(-1))
+    joined = out.reset_index().merge(rows, on="customer_id")
+    if timed:
+        cutoff = joined["cutoff"]
+        joined = joined[(joined["valid_from"] <= cutoff) & ~(joined["valid_to"] <= cutoff)]
+    return out.join(joined.set_index("index")[names])
