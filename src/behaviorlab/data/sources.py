@@ -26,7 +26,7 @@ from behaviorlab.data.contract import (
 )
 from behaviorlab.data.mapping import map_columns, source_names
 from behaviorlab.data.readers import read_table
-from behaviorlab.data.validation import validate_customers, validate_events
+from behaviorlab.data.validation import check_id_overlap, validate_customers, validate_events
 from behaviorlab.errors import ConfigError, DataValidationError
 
 EVENT_CONTRACT = (*EVENT_REQUIRED, *EVENT_OPTIONAL)
@@ -59,6 +59,7 @@ def load_dataset(data_cfg: Mapping, now: pd.Timestamp | None = None) -> Dataset:
     customers = load_customers(data_cfg.get("customers"), events=events, rules=rules, now=now)
     if events is None and customers is None:
         raise ConfigError("the data config has neither `events` nor `customers`")
+    check_id_overlap(events, customers, rules)
     return Dataset(
         name=data_cfg.get("name", "data"),
         events=events,
@@ -70,14 +71,38 @@ def load_dataset(data_cfg: Mapping, now: pd.Timestamp | None = None) -> Dataset:
 
 
 def simulate_if_absent(data_cfg: Mapping) -> None:
-    """Generate built-in data on first use, so the default config works on a fresh clone."""
-    simulate = data_cfg.get("simulate")
-    events_path = (data_cfg.get("events") or {}).get("path")
-    if not simulate or not events_path or Path(events_path).exists():
-        return
-    from behaviorlab.data.simulator import write_simulation
+    """Generate built-in data on first use, so the default config works on a fresh clone.
 
+    Only the config's own files qualify: every configured source must point where
+    ``simulate.out_dir`` writes. A path the user set is theirs, and a missing file there gets
+    the ordinary missing-file error; files already in ``out_dir`` are never replaced.
+    """
+    simulate = data_cfg.get("simulate")
+    if not simulate:
+        return
+    from behaviorlab.data.simulator import FILES, write_simulation
+
+    out_dir = Path(simulate["out_dir"])
+    sources = {name: data_cfg.get(name) for name in ("events", "customers") if data_cfg.get(name)}
+    if not sources or not all(
+        same_path(source.get("path"), out_dir / f"{name}.parquet")
+        for name, source in sources.items()
+    ):
+        return
+    present = sorted(name for name in FILES if (out_dir / f"{name}.parquet").exists())
+    if "events" in present:
+        return
+    if present:
+        raise ConfigError(
+            f"{out_dir} holds part of a simulation ({', '.join(present)}) but no events; "
+            f"remove the folder to simulate again, or run behaviorlab-simulate"
+        )
     write_simulation(**simulate)
+
+
+def same_path(configured: str | None, expected: Path) -> bool:
+    """Whether a configured path names the expected file (relative paths from the cwd)."""
+    return configured is not None and Path(configured).resolve() == expected.resolve()
 
 
 def load_events(

@@ -3,7 +3,9 @@
 Runs before any work. Every check is vectorised and a failure raises one
 DataValidationError naming the problem, the column (contract name and the user's name),
 the count and a few offending rows. Duplicate rows are not a failure: they are reported
-as a DataQualityWarning and dropped only when ``drop_duplicates`` is set.
+as a DataQualityWarning and dropped only when ``drop_duplicates`` is set. Customer-table
+ids are checked against the event ids, since a table that joins on nothing silently
+leaves every attribute feature missing.
 """
 
 import re
@@ -36,12 +38,24 @@ N_EXAMPLES = 3
 DEFAULT_RULES = {
     "allow_negative_amounts": False,
     "drop_duplicates": False,
+    "earliest": "1990-01-01",
     "future_tolerance": "1d",
+    "min_id_overlap": 0.5,
     "timestamp_format": None,
     "timezone": None,
 }
 OFFSET_AT_END = r"(?:Z|[+-]\d{2}:?\d{2})$"
 DAYS_SUFFIX = r"(?<=\d)\s*d\b"
+EPOCH_DIGITS = {"seconds": (9, 10), "milliseconds": (12, 13)}
+ID_SPELLINGS = (
+    ("surrounding spaces", lambda ids: ids.str.strip()),
+    ("letter case", lambda ids: ids.str.lower()),
+    (
+        "a trailing '.0' (decimal against integer ids)",
+        lambda ids: ids.str.replace(r"\.0+$", "", regex=True),
+    ),
+    ("leading zeros", lambda ids: ids.str.lstrip("0").replace("", "0")),
+)
 
 
 class DataQualityWarning(UserWarning):
@@ -75,6 +89,7 @@ def validate_events(
     if SESSION_ID in df.columns:
         coerced[SESSION_ID] = coerce_text(df[SESSION_ID], label(SESSION_ID), allow_missing=True)
     reject_future(coerced[TIMESTAMP], label(TIMESTAMP), resolve_now(now), rules["future_tolerance"])
+    reject_too_early(coerced[TIMESTAMP], label(TIMESTAMP), rules["earliest"])
     events = order_columns(df.assign(**coerced), [*EVENT_REQUIRED, *EVENT_OPTIONAL])
     return handle_duplicates(events, rules["drop_duplicates"], "events")
 
@@ -266,7 +281,10 @@ def parse_timestamps(
     ):
         parsed = parse_text_timestamps(series.astype(TEXT_DTYPE), timestamp_format, timezone)
     else:
-        raise wrong_type(series, label, "timestamps (set timestamp_format for text or integers)")
+        raise DataValidationError(
+            str(wrong_type(series, label, "timestamps (set timestamp_format for text or integers)"))
+            + epoch_hint(series, label)
+        )
     unparsed = parsed.isna() & ~missing
     if unparsed.any():
         layout = f"timestamp_format '{timestamp_format}'" if timestamp_format else "ISO 8601"
@@ -274,8 +292,31 @@ def parse_timestamps(
             f"column {label} has {count_phrase(unparsed, len(series))} values that do not parse "
             f"as timestamps with {layout}: {examples(series, unparsed)}"
             + ("" if timestamp_format else "; set timestamp_format for other layouts")
+            + epoch_hint(series, label)
         )
     return to_naive_utc(parsed, timezone).astype(TIMESTAMP_DTYPE)
+
+
+def epoch_hint(series: pd.Series, label: str) -> str:
+    """Advice when every value is a whole number of Unix epoch seconds or milliseconds.
+
+    Epoch numbers are not read as timestamps on their own: a bare integer could as well be
+    a date such as 20240131, and guessing the unit wrong shifts every event by years.
+    """
+    digits = series.dropna().astype(TEXT_DTYPE).str.lstrip("-")
+    if digits.empty or not digits.str.fullmatch(r"\d+").all():
+        return ""
+    lengths = digits.str.len()
+    for unit, (shortest, longest) in EPOCH_DIGITS.items():
+        if lengths.between(shortest, longest).all():
+            function = "to_timestamp" if unit == "seconds" else "epoch_ms"
+            column = label.split("' (")[0].strip("'")
+            return (
+                f"; the values look like Unix epoch {unit}: convert them in a format: sql "
+                f"source, e.g. select * replace ({function}({column}) as {column}) "
+                f"from read_csv('<file>')"
+            )
+    return ""
 
 
 def check_timezone(timezone: str | None) -> None:
@@ -330,6 +371,12 @@ def coerce_amounts(series: pd.Series, label: str, allow_negative: bool) -> pd.Se
             f"column {label} has {count_phrase(not_numeric, len(series))} values that are not "
             f"numbers: {examples(series, not_numeric)}"
         )
+    infinite = amounts.notna() & ~np.isfinite(amounts)
+    if infinite.any():
+        raise DataValidationError(
+            f"column {label} has {count_phrase(infinite, len(series))} infinite amounts: "
+            f"{examples(series, infinite)}; amounts must be finite numbers"
+        )
     negative = amounts < 0
     if negative.any() and not allow_negative:
         raise DataValidationError(
@@ -356,6 +403,26 @@ def reject_future(
         raise DataValidationError(
             f"column {label} has {count_phrase(future, len(timestamps))} timestamps later than "
             f"now + future_tolerance ({limit}): {examples(timestamps.astype(str), future)}"
+        )
+
+
+def reject_too_early(timestamps: pd.Series, label: str, earliest: str | None) -> None:
+    """Timestamps before ``earliest`` are placeholders (1900, the 1970 epoch), not events."""
+    if earliest is None:
+        return
+    try:
+        limit = pd.Timestamp(earliest)
+    except ValueError:
+        raise ConfigError(
+            f"validation.earliest '{earliest}' is not a date (e.g. 1990-01-01)"
+        ) from None
+    early = timestamps < limit
+    if early.any():
+        raise DataValidationError(
+            f"column {label} has {count_phrase(early, len(timestamps))} timestamps before "
+            f"validation.earliest ({limit:%Y-%m-%d}): {examples(timestamps.astype(str), early)}; "
+            f"such dates are usually placeholders or a wrong unit; lower validation.earliest "
+            f"if they are real"
         )
 
 
@@ -415,3 +482,71 @@ def reject_repeated_ids(customers: pd.DataFrame, label: str) -> None:
             f"column {label} repeats ids: {count_phrase(repeated, len(customers))} rows share "
             f"an id with another row: {examples(customers[CUSTOMER_ID], repeated)}"
         )
+
+
+def check_id_overlap(
+    events: pd.DataFrame | None, customers: pd.DataFrame | None, rules: Mapping | None = None
+) -> None:
+    """Check that the customer table describes the customers in the events, and say how much.
+
+    The share is of distinct customer-table ids found among event ids. None found is an
+    error (with the spelling difference when ids match once written alike, such as
+    ``1.0`` against ``1``); a share below ``min_id_overlap`` is an error; any other
+    shortfall is a DataQualityWarning.
+    """
+    if events is None or customers is None:
+        return
+    minimum = resolve_min_overlap({**DEFAULT_RULES, **(rules or {})}["min_id_overlap"])
+    customer_ids = pd.Series(customers[CUSTOMER_ID].unique())
+    event_ids = pd.Series(events[CUSTOMER_ID].unique())
+    found = customer_ids.isin(event_ids)
+    share = float(found.mean())
+    if share == 1.0:
+        return
+    summary = (
+        f"'{CUSTOMER_ID}': {share:.1%} ({count_phrase(found, len(found))}) of the customer "
+        f"table's ids appear in the events"
+    )
+    unmatched = (
+        f"customer-table ids without events e.g. {id_examples(customer_ids[~found])}; "
+        f"event ids e.g. {id_examples(event_ids)}"
+    )
+    if share < minimum:
+        spelling = describe_id_spelling(customer_ids, event_ids)
+        advice = (
+            f"the ids match once {spelling} is ignored: write them the same way in both sources"
+            if spelling
+            else "check that both sources describe the same customers and use the same ids"
+        )
+        raise DataValidationError(
+            f"{summary}, below validation.min_id_overlap ({minimum:.0%}): {unmatched}; {advice}"
+        )
+    warnings.warn(
+        f"{summary}; the others have no events ({unmatched})", DataQualityWarning, stacklevel=2
+    )
+
+
+def resolve_min_overlap(value: object) -> float:
+    """``min_id_overlap`` as a share in [0, 1]."""
+    try:
+        share = float(value)
+    except (TypeError, ValueError):
+        share = float("nan")
+    if not 0 <= share <= 1:
+        raise ConfigError(f"validation.min_id_overlap '{value}' must be a share between 0 and 1")
+    return share
+
+
+def id_examples(ids: pd.Series) -> str:
+    """A few ids, quoted so that spaces and decimals show."""
+    return ", ".join(repr(value) for value in ids.head(N_EXAMPLES))
+
+
+def describe_id_spelling(customer_ids: pd.Series, event_ids: pd.Series) -> str | None:
+    """The first spelling difference whose removal makes ids match better, if any."""
+    before = customer_ids.isin(event_ids).mean()
+    for name, normalise in ID_SPELLINGS:
+        customer_ids, event_ids = normalise(customer_ids), normalise(event_ids)
+        if customer_ids.isin(event_ids).mean() > before:
+            return name
+    return None
