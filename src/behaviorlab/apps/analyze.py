@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from behaviorlab.analysis.pipeline import ANALYSES, Inputs, Result
 from behaviorlab.analysis.report import Section, render_report
-from behaviorlab.apps.common import CONF_DIR, exit_on_user_error, to_plain
+from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.errors import ConfigError
 from behaviorlab.tracking import runs
@@ -131,6 +131,7 @@ def flatten(settings: dict, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+@entry_point
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="analyze")
 def main(cfg: DictConfig) -> None:
     """Command-line entry point; prints where the report is."""

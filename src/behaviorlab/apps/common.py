@@ -1,20 +1,128 @@
-"""What every app shares: turning user errors into one clear message and exit status 2."""
+"""What every app shares: user errors as one clear message and exit status 2, and jobs
+that unwind cleanly (runs ended, temporary files removed) when SIGTERM or SIGINT stops them.
+"""
 
+import contextlib
 import functools
+import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import ConfigCompositionException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
 from behaviorlab.errors import BehaviorlabError
 
 EXIT_USER_ERROR = 2
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+HYDRA_USAGE_ERRORS = (OverrideParseException, ConfigCompositionException)
+HYDRA_FULL_ERROR = "HYDRA_FULL_ERROR"
+
+
+class Stopped(KeyboardInterrupt):
+    """Raised in the main thread by SIGTERM or SIGINT, so the job unwinds like on Ctrl-C.
+
+    ``run_status`` is how the job's MLflow runs end: KILLED for SIGTERM (what ``timeout``
+    and schedulers send), FAILED for SIGINT as for a plain KeyboardInterrupt.
+    """
+
+    def __init__(self, signum: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.run_status = "KILLED" if signum == signal.SIGTERM else "FAILED"
+
+
+def entry_point(main: Callable[..., Any]) -> Callable[..., Any]:
+    """Console entry-point manners shared by every app.
+
+    A bad Hydra override (unknown key, wrong type, unparsable, missing config) exits 2 with
+    Hydra's message on one ``error:`` line, like the apps' other user errors; set
+    HYDRA_FULL_ERROR=1 for Hydra's traceback instead. SIGTERM or SIGINT unwinds the job and
+    exits 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
+    """
+
+    @functools.wraps(main)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        wants_trace = os.environ.get(HYDRA_FULL_ERROR) == "1"
+        try:
+            with stopping_on_signals(), hydra_errors_raised():
+                return main(*args, **kwargs)
+        except HYDRA_USAGE_ERRORS as error:
+            if wants_trace:
+                raise
+            print(f"error: {usage_message(error)}", file=sys.stderr)
+            sys.exit(EXIT_USER_ERROR)
+        except Stopped as stop:
+            print(str(stop), file=sys.stderr)
+            sys.exit(128 + stop.signum)
+
+    return guarded
+
+
+@contextlib.contextmanager
+def stopping_on_signals() -> Iterator[None]:
+    """Turn the first SIGTERM or SIGINT into ``Stopped``; a second one exits at once.
+
+    Raising from the handler ends whatever the main thread is doing (an Optuna trial, a
+    LightGBM fit between iterations, a scoring chunk) so ``finally`` blocks and context
+    managers clean up; another signal during that cleanup means "now", not "again".
+    """
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+
+    def exit_now(signum: int, frame: Any) -> None:
+        os._exit(128 + signum)
+
+    def stop(signum: int, frame: Any) -> None:
+        for other in STOP_SIGNALS:
+            signal.signal(other, exit_now)
+        raise Stopped(signum)
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def hydra_errors_raised() -> Iterator[None]:
+    """Let Hydra raise its errors instead of printing them and exiting 1 itself."""
+    before = os.environ.get(HYDRA_FULL_ERROR)
+    os.environ[HYDRA_FULL_ERROR] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(HYDRA_FULL_ERROR, None)
+        else:
+            os.environ[HYDRA_FULL_ERROR] = before
+
+
+def usage_message(error: Exception) -> str:
+    """Hydra's message on one line, with the OmegaConf reason it wraps (a type, a key)."""
+    lines = []
+    for line in str(error).splitlines():
+        if line.startswith("Config search path"):
+            break
+        if line.strip():
+            lines.append(line.strip())
+    message = " ".join(lines)
+    cause = error.__cause__
+    if cause is not None and str(cause).strip():
+        message += f" ({str(cause).strip().splitlines()[0]})"
+    return message
 
 
 def exit_on_user_error(run: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a BehaviorlabError as one line on stderr and exit 2 instead of a traceback."""
+    """Print a BehaviorlabError as one line on stderr and exit 2 instead of a traceback.
+
+    An error that is not the user's (a failing model registry) sets its own ``exit_status``.
+    """
 
     @functools.wraps(run)
     def guarded(*args: Any, **kwargs: Any) -> Any:
@@ -22,7 +130,7 @@ def exit_on_user_error(run: Callable[..., Any]) -> Callable[..., Any]:
             return run(*args, **kwargs)
         except BehaviorlabError as error:
             print(f"error: {error}", file=sys.stderr)
-            sys.exit(EXIT_USER_ERROR)
+            sys.exit(getattr(error, "exit_status", EXIT_USER_ERROR))
 
     return guarded
 

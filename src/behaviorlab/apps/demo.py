@@ -3,7 +3,7 @@
 import time
 
 from behaviorlab.apps import analyze, score, simulate, train
-from behaviorlab.apps.common import compose_app, exit_on_user_error
+from behaviorlab.apps.common import compose_app, entry_point, exit_on_user_error
 
 TRAIN_OVERRIDES = ["experiment=sim_churn"]
 
@@ -13,6 +13,7 @@ def banner(text: str) -> None:
     print(f"\n=== {text}")
 
 
+@entry_point
 @exit_on_user_error
 def main() -> None:
     """Run the whole chain on the demo data and print what it produced."""

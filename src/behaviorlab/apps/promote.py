@@ -5,12 +5,13 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from behaviorlab.apps.common import CONF_DIR, exit_on_user_error, to_plain
+from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
 from behaviorlab.apps.promotion import promote_version, rollback
 from behaviorlab.errors import ConfigError
 from behaviorlab.tracking import models, runs
 
 
+@entry_point
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="promote")
 def main(cfg: DictConfig) -> None:
     """Console entry point."""

@@ -8,13 +8,14 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
-from behaviorlab.apps.common import CONF_DIR, exit_on_user_error, to_plain
+from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.errors import ConfigError
 from behaviorlab.scoring.batch import default_cutoff, score_chunks, scoring_snapshots, write_scores
 from behaviorlab.tracking import models, runs
 
 
+@entry_point
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="score")
 def main(cfg: DictConfig) -> None:
     """Console entry point."""

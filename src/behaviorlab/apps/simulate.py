@@ -3,7 +3,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from behaviorlab.apps.common import CONF_DIR, exit_on_user_error
+from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error
 from behaviorlab.data.simulator import write_simulation
 
 
@@ -39,6 +39,7 @@ def format_summary(summary: dict) -> str:
     )
 
 
+@entry_point
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="simulate")
 @exit_on_user_error
 def main(cfg: DictConfig) -> None:

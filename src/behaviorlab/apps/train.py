@@ -7,7 +7,7 @@ import hydra
 import optuna
 from omegaconf import DictConfig, OmegaConf
 
-from behaviorlab.apps.common import CONF_DIR, exit_on_user_error, to_plain
+from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
 from behaviorlab.apps.promotion import promote_version
 from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.sources import load_dataset
@@ -19,6 +19,7 @@ from behaviorlab.tracking import models, runs
 HOLDOUT_FILE = "holdout/holdout.parquet"
 
 
+@entry_point
 def main() -> None:
     """Console entry point: register the typed schema, then let Hydra compose and run."""
     register_schemas()

@@ -4,6 +4,7 @@ Events are sorted by customer once; each chunk of customers then takes a contigu
 so memory stays bounded by the chunk size whatever the number of customers.
 """
 
+import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features.builder import build_features
 from behaviorlab.features.labels import eligible_snapshots
 from behaviorlab.features.snapshots import make_calendar_snapshots, make_relative_snapshots
+from behaviorlab.processes import host_name, process_alive, process_start_time
 from behaviorlab.scoring.drift import DriftAccumulator
 from behaviorlab.scoring.predict import score_features
 
@@ -168,11 +170,13 @@ def write_scores(
 ) -> ScoringSummary:
     """Stream scored chunks to Parquet or CSV under a temporary name, then rename into place.
 
-    A job that fails or is killed midway leaves no file at ``path``.
+    A job that fails or is killed midway leaves no file at ``path``; the temporary file of
+    a job killed too hard to remove it (``kill -9``) is removed by the next job.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    remove_abandoned_temporaries(path)
+    temporary = temporary_path(path)
     writer = ChunkWriter(temporary, path.suffix)
     drift = DriftAccumulator(profile or {})
     summary = ScoringSummary()
@@ -198,3 +202,30 @@ def write_scores(
     } | {"mean": float(all_p.mean())}
     summary.drift = drift.report(warn_above=psi_warn) if profile else None
     return summary
+
+
+def temporary_path(path: Path) -> Path:
+    """Where this process writes ``path`` before the rename: ``.<name>.<host>.<pid>.tmp``."""
+    return path.with_name(f".{path.name}.{host_name()}.{os.getpid()}.tmp")
+
+
+def remove_abandoned_temporaries(path: Path) -> list[Path]:
+    """Remove the temporary files of ``path`` whose writer on this host is gone.
+
+    A writer is gone when its pid no longer runs, or runs a process started after the file
+    was last written (the pid was reused). Files of other hosts sharing the folder are
+    theirs to clean up.
+    """
+    prefix, suffix = f".{path.name}.{host_name()}.", ".tmp"
+    removed = []
+    for candidate in path.parent.glob(f"{prefix}*{suffix}"):
+        pid = candidate.name.removeprefix(prefix).removesuffix(suffix)
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        started = process_start_time(int(pid))
+        with contextlib.suppress(FileNotFoundError):
+            written = candidate.stat().st_mtime
+            if not process_alive(int(pid)) or (started is not None and started > written):
+                candidate.unlink()
+                removed.append(candidate)
+    return removed

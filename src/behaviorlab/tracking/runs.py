@@ -1,9 +1,19 @@
-"""Opening runs and logging to them; everything else in the package stays MLflow-free."""
+"""Opening runs and logging to them; everything else in the package stays MLflow-free.
+
+No run is left RUNNING: a run ends FINISHED, FAILED or (stopped by SIGTERM) KILLED with its
+job, and a job that could not end its runs (``kill -9``, a lost machine) is found out by
+the next job that opens a run in the same experiment. Every run records its host, process
+and a heartbeat for that purpose.
+"""
 
 import contextlib
+import logging
 import os
 import tempfile
+import threading
+import time
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +22,19 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from behaviorlab.locks import sqlite_creation_lock
+from behaviorlab.processes import host_name, process_alive, process_start_time
+
+HOST_TAG = "host"
+PID_TAG = "pid"
+PID_STARTED_TAG = "pid_started"
+HEARTBEAT_TAG = "heartbeat"
+END_REASON_TAG = "end_reason"
+FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
+DEFAULT_HEARTBEAT_SECONDS = 60
+DEFAULT_STALE_AFTER_MINUTES = 30
+
+_log = logging.getLogger(__name__)
+_open_run_ids: set[str] = set()
 
 
 def configure(tracking_uri: str | None = None) -> str:
@@ -55,17 +78,26 @@ def open_run(
     tags: Mapping[str, str] | None = None,
     experiment_name: str | None = None,
 ) -> Iterator[mlflow.ActiveRun]:
-    """A top-level run that ends FAILED (never RUNNING) when the body raises.
+    """A top-level run that ends FINISHED, FAILED, or KILLED when a SIGTERM stops the job.
 
+    Runs of the experiment abandoned by dead jobs are ended first (see
+    ``end_abandoned_runs``); a daemon thread refreshes this job's heartbeat tag while it runs.
     The experiment is also made current, so logged models land beside the run.
     """
     configure(tracking.get("tracking_uri"))
     name = experiment_name or tracking["experiment_name"]
     experiment_id = ensure_experiment(name, tracking.get("artifact_location"))
     mlflow.set_experiment(experiment_id=experiment_id)
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=run_name, tags=dict(tags or {})
-    ) as run:
+    end_abandoned_runs(
+        experiment_id, tracking.get("stale_after_minutes", DEFAULT_STALE_AFTER_MINUTES)
+    )
+    run = mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name=run_name,
+        tags=dict(tags or {}) | process_tags(),
+    )
+    every = float(tracking.get("heartbeat_seconds") or DEFAULT_HEARTBEAT_SECONDS)
+    with beating_heart(every), ending_with_outcome(run):
         yield run
 
 
@@ -73,9 +105,147 @@ def open_run(
 def open_child_run(
     run_name: str, tags: Mapping[str, str] | None = None
 ) -> Iterator[mlflow.ActiveRun]:
-    """A run nested under the active one."""
-    with mlflow.start_run(run_name=run_name, nested=True, tags=dict(tags or {})) as run:
+    """A run nested under the active one, ended like its parent."""
+    run = mlflow.start_run(run_name=run_name, nested=True, tags=dict(tags or {}) | process_tags())
+    with ending_with_outcome(run):
         yield run
+
+
+def process_tags() -> dict[str, str]:
+    """Where the run's job lives: enough for a later job to tell whether it still does."""
+    pid = os.getpid()
+    started = process_start_time(pid)
+    return {
+        HOST_TAG: host_name(),
+        PID_TAG: str(pid),
+        HEARTBEAT_TAG: utc_now(),
+    } | ({PID_STARTED_TAG: repr(started)} if started is not None else {})
+
+
+def utc_now() -> str:
+    """The heartbeat stamp: UTC time in ISO 8601."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def status_after(error: BaseException | None) -> str:
+    """How a run ends after its body: an interrupt may say (SIGTERM ends it KILLED)."""
+    if error is None:
+        return FINISHED
+    if isinstance(error, KeyboardInterrupt):
+        return getattr(error, "run_status", FAILED)
+    return FAILED
+
+
+@contextlib.contextmanager
+def ending_with_outcome(run: mlflow.ActiveRun) -> Iterator[None]:
+    """End ``run`` (and any run still open above it) with the status its body earned."""
+    run_id = run.info.run_id
+    _open_run_ids.add(run_id)
+    try:
+        yield
+    except BaseException as error:
+        end_runs_through(run_id, status_after(error))
+        if isinstance(error, KeyboardInterrupt):
+            with contextlib.suppress(Exception):
+                MlflowClient().set_tag(run_id, END_REASON_TAG, str(error) or "interrupted")
+        raise
+    else:
+        end_runs_through(run_id, FINISHED)
+
+
+def end_runs_through(run_id: str, status: str) -> None:
+    """End the active runs from the innermost one down to ``run_id``."""
+    _open_run_ids.discard(run_id)
+    while (active := mlflow.active_run()) is not None:
+        _open_run_ids.discard(active.info.run_id)
+        mlflow.end_run(status)
+        if active.info.run_id == run_id:
+            return
+
+
+@contextlib.contextmanager
+def beating_heart(every: float) -> Iterator[None]:
+    """Refresh the heartbeat tag of this process's open runs every ``every`` seconds.
+
+    A daemon thread, so it never holds up the exit of a stopped job; a failed refresh is
+    logged and retried at the next beat rather than stopping the job.
+    """
+    client = MlflowClient(tracking_uri=mlflow.get_tracking_uri())
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            for run_id in tuple(_open_run_ids):
+                try:
+                    client.set_tag(run_id, HEARTBEAT_TAG, utc_now())
+                except Exception as error:
+                    _log.warning("could not refresh the heartbeat of run %s: %s", run_id, error)
+
+    thread = threading.Thread(target=beat, name="mlflow-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+def end_abandoned_runs(experiment_id: str, stale_after_minutes: float | None) -> list[str]:
+    """Mark KILLED the RUNNING runs of an experiment whose job is gone; return their ids.
+
+    A run started on this host is abandoned once its process no longer runs (pid and start
+    time); a run from another host (a shared tracking server), or one that records no
+    process, once its heartbeat is older than ``stale_after_minutes`` (None: never).
+    """
+    client = MlflowClient()
+    here = host_name()
+    ended = []
+    for run in running_runs(client, experiment_id):
+        reason = abandonment(run, here, time.time(), stale_after_minutes)
+        if reason is None:
+            continue
+        client.set_tag(run.info.run_id, END_REASON_TAG, reason)
+        client.set_terminated(run.info.run_id, KILLED, end_time=int(last_seen(run) * 1000))
+        ended.append(run.info.run_id)
+    return ended
+
+
+def running_runs(client: MlflowClient, experiment_id: str) -> list:
+    """Every RUNNING run of the experiment, page by page."""
+    found, token = [], None
+    while True:
+        page = client.search_runs(
+            [experiment_id], "attributes.status = 'RUNNING'", page_token=token
+        )
+        found.extend(page)
+        token = page.token
+        if not token:
+            return found
+
+
+def abandonment(run, host: str, now: float, stale_after_minutes: float | None) -> str | None:
+    """Why the run's job is known to be gone, or None while it may still be running."""
+    tags = run.data.tags
+    pid = tags.get(PID_TAG, "")
+    if tags.get(HOST_TAG) == host and pid.isdigit():
+        started = tags.get(PID_STARTED_TAG)
+        if process_alive(int(pid), float(started) if started else None):
+            return None
+        return f"process {pid} on {host} ended without ending the run"
+    if stale_after_minutes is None:
+        return None
+    silent_minutes = (now - last_seen(run)) / 60
+    if silent_minutes <= float(stale_after_minutes):
+        return None
+    return f"no heartbeat from {tags.get(HOST_TAG, 'its host')} for {silent_minutes:.0f} minutes"
+
+
+def last_seen(run) -> float:
+    """When the run's job was last known alive (epoch seconds): its heartbeat, else its start."""
+    stamp = run.data.tags.get(HEARTBEAT_TAG)
+    if stamp:
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(stamp).timestamp()
+    return run.info.start_time / 1000
 
 
 def log_params(params: Mapping[str, Any]) -> None:
@@ -132,19 +302,24 @@ def log_child_run(
         parent.info.experiment_id,
         start_time=start_ms,
         tags={"mlflow.parentRunId": parent.info.run_id, "mlflow.runName": run_name}
-        | {key: str(value) for key, value in tags.items()},
+        | {key: str(value) for key, value in tags.items()}
+        | process_tags(),
         run_name=run_name,
     )
     run_id = child.info.run_id
-    client.log_batch(
-        run_id,
-        metrics=[
-            Metric(key, float(value), end_ms or 0, 0)
-            for key, value in metrics.items()
-            if isinstance(value, int | float) and value == value
-        ],
-        params=[Param(key, _short(value)) for key, value in params.items()],
-    )
+    try:
+        client.log_batch(
+            run_id,
+            metrics=[
+                Metric(key, float(value), end_ms or 0, 0)
+                for key, value in metrics.items()
+                if isinstance(value, int | float) and value == value
+            ],
+            params=[Param(key, _short(value)) for key, value in params.items()],
+        )
+    except BaseException as error:
+        client.set_terminated(run_id, status=status_after(error))
+        raise
     client.set_terminated(run_id, status=status, end_time=end_ms)
     return run_id
 

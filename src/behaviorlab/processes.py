@@ -1,0 +1,47 @@
+"""Whether a process recorded earlier (by pid and start time) is still the one running.
+
+Jobs leave traces behind when they are killed (an MLflow run left RUNNING, a temporary
+file); the next job cleans them up only once their owner is known to be gone. A pid alone
+is not enough, since the system reuses pids: the start time read from /proc tells a new
+process from the old one on Linux; elsewhere only the pid is checked.
+"""
+
+import os
+import socket
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def host_name() -> str:
+    """The name this machine records its jobs under."""
+    return socket.gethostname()
+
+
+def process_start_time(pid: int) -> float | None:
+    """When the process started, in seconds since the epoch; None when unknown or gone."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+        boot = next(
+            float(line.split()[1])
+            for line in (PROC / "stat").read_text().splitlines()
+            if line.startswith("btime ")
+        )
+    except (OSError, StopIteration, ValueError, IndexError):
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def process_alive(pid: int, started: float | None = None) -> bool:
+    """True when ``pid`` runs and, given its recorded start time, is that same process."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if started is None:
+        return True
+    now_started = process_start_time(pid)
+    return now_started is None or abs(now_started - started) < 1e-3
