@@ -1,7 +1,7 @@
 """Scoring benchmark: customers per second and peak RSS, 100k and 1M customers, with reasons.
 
 Prints figures, it is not a test. Setup (not timed, in this process): simulate 20k
-customers, train ``experiment=sim_churn`` with a few trials (registered as churn@champion
+customers, train ``experiment=sim_churn`` with a few trials (registered as churn-sim@champion
 in a scratch MLflow store), build the feature table at the end of data, and resample its
 rows into a Parquet feature table per size (row groups of one chunk), the categoricals as
 strings as the model signature expects them.

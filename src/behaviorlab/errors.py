@@ -11,3 +11,9 @@ class DataValidationError(BehaviorlabError):
 
 class ConfigError(BehaviorlabError):
     """A configuration value is missing, unknown or inconsistent."""
+
+
+class RegistryError(BehaviorlabError):
+    """The model registry failed (not the user's input): the job stops, promoting nothing."""
+
+    exit_status = 1

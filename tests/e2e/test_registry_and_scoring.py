@@ -48,7 +48,7 @@ def train_version(data_dir, *extra: str) -> dict:
 
 
 def champion_version() -> str:
-    return str(MlflowClient().get_model_version_by_alias("churn", "champion").version)
+    return str(MlflowClient().get_model_version_by_alias("churn-sim", "champion").version)
 
 
 def test_gate_promotes_better_models_keeps_permuted_ones_and_rolls_back(small_sim_dir):
@@ -64,8 +64,8 @@ def test_gate_promotes_better_models_keeps_permuted_ones_and_rolls_back(small_si
     assert not permuted["promoted"], permuted["decision_line"]
     assert champion_version() == "2"
     client = MlflowClient()
-    assert str(client.get_model_version_by_alias("churn", "challenger").version) == "3"
-    tags = client.get_model_version("churn", "3").tags
+    assert str(client.get_model_version_by_alias("churn-sim", "challenger").version) == "3"
+    tags = client.get_model_version("churn-sim", "3").tags
     assert tags["gate.decision"] == "kept as challenger"
     assert float(tags["gate.difference"]) < 0
 
@@ -137,7 +137,7 @@ def test_scores_match_in_process_predictions_and_repeat_exactly(small_sim_dir, c
     assert scores.loc[acting, "reason_1"].notna().all()
     assert scores.loc[~acting, "reason_1"].isna().all()
 
-    model, spec = load_behavior_model("models:/churn@champion")
+    model, spec = load_behavior_model("models:/churn-sim@champion")
     dataset = load_dataset(to_plain(compose_config("score", data_overrides(small_sim_dir)).data))
     snapshots = scoring_snapshots(
         dataset.events, dataset.customers, spec["task"], default_cutoff(dataset.events)
@@ -193,7 +193,7 @@ def test_scoring_bad_input_exits_2_and_writes_nothing(small_sim_dir, champion, t
 
 
 def test_serving_answers_like_in_process_prediction(champion, tmp_path):
-    model = mlflow.pyfunc.load_model("models:/churn@champion")
+    model = mlflow.pyfunc.load_model("models:/churn-sim@champion")
     rows = model.input_example
     expected = model.predict(rows)
     port = free_port()
@@ -203,7 +203,7 @@ def test_serving_answers_like_in_process_prediction(champion, tmp_path):
             "models",
             "serve",
             "-m",
-            "models:/churn@champion",
+            "models:/churn-sim@champion",
             "--env-manager",
             "local",
             "-h",

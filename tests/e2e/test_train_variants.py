@@ -72,7 +72,7 @@ def test_attribute_only_problem_trains_through_the_same_app(tmp_path):
     )
     summary = train.run(cfg)
     assert summary["roc_auc"] > 0.65
-    assert summary["model_name"] == "attributes"
+    assert summary["model_name"] == "attributes-crm"
     assert summary["promoted"]
 
 
@@ -106,7 +106,7 @@ def test_two_training_jobs_at_once_both_register(small_sim_dir):
     outputs = [job.communicate(timeout=600) for job in jobs]
     for job, (_, stderr) in zip(jobs, outputs, strict=True):
         assert job.returncode == 0, stderr[-3000:]
-    versions = MlflowClient().search_model_versions("name = 'churn'")
+    versions = MlflowClient().search_model_versions("name = 'churn-sim'")
     assert sorted(int(version.version) for version in versions) == [1, 2]
     assert len({version.run_id for version in versions}) == 2
 

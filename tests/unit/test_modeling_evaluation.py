@@ -1,10 +1,11 @@
-"""Metrics against scikit-learn and hand counts; lift tables; the paired AUC bootstrap."""
+"""Metrics against scikit-learn and hand counts; lift tables; the paired bootstrap."""
 
 import numpy as np
 import pytest
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from scipy import stats
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from behaviorlab.modeling.evaluation import bootstrap_auc_difference, compute_metrics, lift_table
+from behaviorlab.modeling.evaluation import bootstrap_differences, compute_metrics, lift_table
 
 Y = np.array([0, 0, 1, 1, 0, 1, 0, 0, 1, 0])
 P = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.05, 0.6, 0.7, 0.3])
@@ -42,27 +43,61 @@ def test_lift_table_sums_to_the_whole():
     assert table["lift"].iloc[0] > 1.3 > table["lift"].iloc[-1]
 
 
-def test_bootstrap_matches_a_naive_loop_and_brackets_the_difference():
-    rng = np.random.default_rng(2)
-    y = rng.integers(0, 2, 400)
-    p_new = np.round(rng.random(400) + 0.6 * y, 1)
-    p_old = rng.random(400) + 0.2 * y
-    result = bootstrap_auc_difference(y, p_new, p_old, n_boot=300, seed=5)
-    naive = []
-    draws = np.random.default_rng(9).integers(0, 400, size=(300, 400))
-    for rows in draws:
-        naive.append(roc_auc_score(y[rows], p_new[rows]) - roc_auc_score(y[rows], p_old[rows]))
-    assert result["diff"] == pytest.approx(roc_auc_score(y, p_new) - roc_auc_score(y, p_old))
-    assert result["ci_low"] < result["diff"] < result["ci_high"]
-    assert result["ci_low"] > 0
-    assert result["ci_low"] == pytest.approx(np.percentile(naive, 2.5), abs=0.02)
-    assert result["ci_high"] == pytest.approx(np.percentile(naive, 97.5), abs=0.02)
+def paired_case(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    p_new = np.round(rng.random(n) * 0.5 + 0.4 * y, 1)
+    p_old = np.clip(rng.random(n) * 0.6 + 0.2 * y, 0, 1)
+    return y, p_new, p_old
+
+
+METRIC_FUNCTIONS = {
+    "roc_auc": roc_auc_score,
+    "pr_auc": average_precision_score,
+    "brier": brier_score_loss,
+    "log_loss": log_loss,
+}
+
+
+@pytest.mark.parametrize("metric", sorted(METRIC_FUNCTIONS))
+def test_bootstrap_bounds_agree_with_scipy_paired_bootstrap(metric):
+    y, p_new, p_old = paired_case(200, 2)
+    score = METRIC_FUNCTIONS[metric]
+    result = bootstrap_differences(y, p_new, p_old, n_boot=2000, seed=5, alpha=0.05)[metric]
+
+    def difference(y, a, b):
+        return score(y, a) - score(y, b)
+
+    bounds = {
+        side: stats.bootstrap(
+            (y, p_new, p_old),
+            difference,
+            paired=True,
+            vectorized=False,
+            n_resamples=200,
+            confidence_level=0.95,
+            alternative=side,
+            method="percentile",
+            random_state=1,
+        ).confidence_interval
+        for side in ("greater", "less")
+    }
+    spread = result["high"] - result["low"]
+    assert result["point"] == pytest.approx(difference(y, p_new, p_old))
+    assert result["low"] < result["point"] < result["high"]
+    assert result["low"] == pytest.approx(bounds["greater"].low, abs=0.15 * spread)
+    assert result["high"] == pytest.approx(bounds["less"].high, abs=0.15 * spread)
 
 
 def test_bootstrap_of_a_model_against_itself_is_zero():
-    rng = np.random.default_rng(3)
-    y = rng.integers(0, 2, 200)
-    p = rng.random(200)
-    result = bootstrap_auc_difference(y, p, p, n_boot=100, seed=0)
-    assert result["diff"] == 0
-    assert result["ci_low"] == result["ci_high"] == 0
+    y, p, _ = paired_case(200, 3)
+    result = bootstrap_differences(y, p, p, n_boot=100, seed=0)
+    for metric in METRIC_FUNCTIONS:
+        assert result[metric] == {"point": 0.0, "low": 0.0, "high": 0.0}
+
+
+def test_a_smaller_alpha_widens_the_one_sided_bounds():
+    y, p_new, p_old = paired_case(300, 4)
+    loose = bootstrap_differences(y, p_new, p_old, n_boot=500, seed=1, alpha=0.2)["roc_auc"]
+    strict = bootstrap_differences(y, p_new, p_old, n_boot=500, seed=1, alpha=0.01)["roc_auc"]
+    assert strict["low"] < loose["low"] < loose["high"] < strict["high"]

@@ -24,8 +24,8 @@ def main() -> None:
     banner("train, register, promote (experiment=sim_churn)")
     trained = train.run(compose_app("train", TRAIN_OVERRIDES))
     trained_at = time.perf_counter() - started
-    banner("score the customers with churn@champion")
-    scored = score.run(compose_app("score", ["registered_model=churn@champion"]))
+    banner(f"score the customers with {trained['model_name']}@champion")
+    scored = score.run(compose_app("score", [f"registered_model={trained['model_name']}@champion"]))
     banner("behavioural analyses")
     analysed = analyze.run(compose_app("analyze"))
     print_summary(simulated, trained, scored, analysed, trained_at, time.perf_counter() - started)

@@ -1,80 +1,193 @@
-"""The promotion gate wired to the registry: shared by behaviorlab-train and -promote."""
+"""The promotion gate wired to the registry: shared by behaviorlab-train and -promote.
 
+The challenger and the champion are compared on the challenger's gate rows: customers in
+the gate holdout (a salted hash of customer_id that every training job for the registered
+name excludes), so neither model saw them. The gate checks that this holds (both versions
+record the same holdout salt and fraction) before it compares anything, and every version
+it touches ends with a ``gate.decision`` tag.
+"""
+
+import contextlib
 import tempfile
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
 from behaviorlab.apps.common import to_plain
+from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL, SIGNUP_AT
 from behaviorlab.data.sources import load_dataset
-from behaviorlab.errors import ConfigError
-from behaviorlab.features.builder import build_features
-from behaviorlab.modeling.evaluation import bootstrap_auc_difference, compute_metrics
+from behaviorlab.errors import BehaviorlabError, ConfigError, RegistryError
+from behaviorlab.features.builder import build_features, extra_columns
+from behaviorlab.features.families import EVENT_FAMILY_MODULES
+from behaviorlab.modeling.evaluation import bootstrap_differences, compute_metrics
 from behaviorlab.modeling.gate import Decision, decide_against_champion, decide_first_model
 from behaviorlab.tracking import models
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-HOLDOUT_FILE = "holdout/holdout.parquet"
+GATE_FILE = "gate/gate_rows.parquet"
 GATE_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss")
+HOLDOUT_TAGS = ("gate_holdout.salt", "gate_holdout.fraction")
+PROMOTED = "promoted to champion"
+KEPT = "kept as challenger"
+NOT_COMPARABLE = "not comparable"
+ERROR = "error"
+
+
+class NotComparable(BehaviorlabError):
+    """The champion cannot be scored on the challenger's gate rows (the reason says why)."""
 
 
 def promote_version(cfg: DictConfig, name: str, version: str, dataset=None) -> dict[str, Any]:
-    """Judge the challenger against the champion on the challenger's holdout; move aliases.
+    """Gate ``version`` against the champion and move the aliases; never leave it undecided.
 
-    The challenger's holdout probabilities are its own out-of-sample predictions (pooled
-    out-of-fold under customer CV); the champion rebuilds the holdout's features from its
-    own spec and scores them.
+    Should the gate itself fail, the version is tagged ``gate.decision=error`` with the
+    reason before the error goes on up (a registry failure stops the job, promoting nothing).
     """
+    try:
+        return judge_version(cfg, name, version, dataset)
+    except Exception as error:
+        record_error(name, version, error)
+        raise
+
+
+def judge_version(cfg: DictConfig, name: str, version: str, dataset) -> dict[str, Any]:
+    """Decide on verified, comparable evidence, or refuse and say why."""
     gate = to_plain(cfg.registry.gate)
     champion = models.version_for(name, CHAMPION)
-    holdout = load_holdout(name, version)
-    challenger_p = holdout["probability"].to_numpy()
-    if champion is None or champion == version:
-        decision = decide_first_model(holdout_metrics(holdout, challenger_p), gate)
-    else:
-        dataset = dataset or load_dataset(to_plain(cfg.data))
-        champion_p = score_holdout(name, champion, holdout, dataset)
-        labels = holdout["label"].to_numpy()
-        difference = bootstrap_auc_difference(
-            labels, challenger_p, champion_p, n_boot=gate["n_boot"], seed=gate["seed"]
+    if champion == version:
+        line = f"{name} v{version} is already the champion; nothing to decide"
+        return {"promoted": False, "decision_line": line, "champion_before": champion}
+    tags = models.version_info(name, version)["tags"]
+    missing = [key for key in HOLDOUT_TAGS if key not in tags]
+    if missing:
+        reason = f"v{version} records no gate holdout ({', '.join(missing)}): rows unverifiable"
+        return apply_decision(name, version, champion, Decision(False, reason, {}))
+    rows = load_gate_rows(name, version)
+    if rows[LABEL].nunique() < 2:
+        reason = f"the {len(rows)} gate rows do not hold both label classes: nothing to judge on"
+        return apply_decision(name, version, champion, Decision(False, reason, {}))
+    challenger_p = rows["probability"].to_numpy()
+    if champion is None:
+        decision = decide_first_model(gate_metrics(rows, challenger_p), gate)
+        return apply_decision(name, version, champion, decision)
+    unverified = holdout_mismatch(tags, models.version_info(name, champion)["tags"], champion)
+    if unverified:
+        return apply_decision(name, version, champion, Decision(False, unverified, {}))
+    dataset = dataset or load_dataset(to_plain(cfg.data))
+    trained_on = tags.get("data_fingerprint")
+    if trained_on and trained_on != dataset.fingerprint:
+        raise ConfigError(
+            f"{name} v{version} was trained on data {trained_on}, not on this data "
+            f"({dataset.fingerprint}): gate it with the data config it was trained with"
         )
-        decision = decide_against_champion(
-            holdout_metrics(holdout, challenger_p),
-            holdout_metrics(holdout, champion_p),
-            difference,
-            gate,
-        )
+    try:
+        champion_p = score_gate_rows(name, champion, rows, dataset)
+    except NotComparable as error:
+        decision = Decision(False, str(error), {})
+        return apply_decision(name, version, champion, decision, verdict=NOT_COMPARABLE)
+    decision = compare(rows, challenger_p, champion_p, gate)
     return apply_decision(name, version, champion, decision)
 
 
-def load_holdout(name: str, version: str) -> pd.DataFrame:
-    """The test snapshots (customer_id, cutoff, label, probability) the version was judged on."""
+def compare(rows: pd.DataFrame, challenger_p, champion_p, gate: dict) -> Decision:
+    """The paired bootstrap of both models on the same gate rows, then the pure decision."""
+    differences = bootstrap_differences(
+        rows[LABEL].to_numpy(),
+        challenger_p,
+        champion_p,
+        n_boot=int(gate["n_boot"]),
+        seed=int(gate["seed"]),
+        alpha=float(gate["alpha"]),
+    )
+    decision = decide_against_champion(
+        gate_metrics(rows, challenger_p),
+        gate_metrics(rows, champion_p),
+        differences,
+        gate,
+        identical=bool(np.array_equal(challenger_p, champion_p)),
+    )
+    figures = decision.figures | {"rows": len(rows)}
+    return Decision(decision.promote, decision.reason, figures)
+
+
+def holdout_mismatch(challenger_tags: dict, champion_tags: dict, champion: str) -> str | None:
+    """Why the gate rows cannot be verified as unseen by the champion; None when they can."""
+    missing = [key for key in HOLDOUT_TAGS if key not in champion_tags]
+    if missing:
+        return (
+            f"champion v{champion} records no gate holdout ({', '.join(missing)}): cannot "
+            "verify that it never trained on the gate rows"
+        )
+    differing = [
+        f"{key} {challenger_tags[key]!r} vs champion's {champion_tags[key]!r}"
+        for key in HOLDOUT_TAGS
+        if str(challenger_tags[key]) != str(champion_tags[key])
+    ]
+    if differing:
+        return (
+            f"gate holdout differs from champion v{champion} ({'; '.join(differing)}): "
+            "the gate rows may be rows the champion trained on"
+        )
+    return None
+
+
+def load_gate_rows(name: str, version: str) -> pd.DataFrame:
+    """The gate rows (customer_id, cutoff, label, probability) the version scored."""
     run_id = models.version_info(name, version)["run_id"]
     with tempfile.TemporaryDirectory() as folder:
-        return pd.read_parquet(models.download_run_artifact(run_id, HOLDOUT_FILE, folder))
+        return pd.read_parquet(models.download_run_artifact(run_id, GATE_FILE, folder))
 
 
-def score_holdout(name: str, version: str, holdout: pd.DataFrame, dataset) -> Any:
-    """Rebuild features for the holdout snapshots with the version's own spec and score them."""
+def missing_inputs(spec: dict, dataset) -> list[str]:
+    """Data the feature spec reads that the dataset lacks (tables or columns)."""
+    features = spec["features"]
+    missing = []
+    if any(features[family]["enabled"] for family in EVENT_FAMILY_MODULES):
+        if dataset.events is None:
+            missing.append("the event log")
+        else:
+            missing += [c for c in extra_columns(features) if c not in dataset.events.columns]
+    attributes = features["attributes"]
+    if attributes["enabled"]:
+        wanted = [c["name"] for c in attributes["columns"]]
+        wanted += [SIGNUP_AT] if attributes.get("signup") else []
+        if dataset.customers is None:
+            missing.append("the customer table")
+        else:
+            missing += [c for c in wanted if c not in dataset.customers.columns]
+    return missing
+
+
+def score_gate_rows(name: str, version: str, rows: pd.DataFrame, dataset) -> np.ndarray:
+    """Rebuild features for the gate rows with the version's own spec and score them."""
     model, spec = models.load_behavior_model(f"models:/{name}/{version}")
-    snapshots = holdout[["customer_id", "cutoff"]]
-    features = build_features(dataset.events, dataset.customers, snapshots, spec["features"])
-    aligned = snapshots.merge(features, on=["customer_id", "cutoff"], how="left")
-    missing = [column for column in spec["feature_names"] if column not in aligned.columns]
+    missing = missing_inputs(spec, dataset)
     if missing:
-        raise ConfigError(f"model {name} v{version} needs features the data lacks: {missing}")
+        raise NotComparable(
+            f"champion v{version}'s features cannot be built from this data, which lacks "
+            f"{', '.join(missing)}"
+        )
+    snapshots = rows[[CUSTOMER_ID, CUTOFF]]
+    features = build_features(dataset.events, dataset.customers, snapshots, spec["features"])
+    aligned = snapshots.merge(features, on=[CUSTOMER_ID, CUTOFF], how="left")
+    absent = [column for column in spec["feature_names"] if column not in aligned.columns]
+    if absent:
+        raise NotComparable(f"champion v{version} needs feature columns the data lacks: {absent}")
     return model.predict_proba(aligned[spec["feature_names"]])
 
 
-def holdout_metrics(holdout: pd.DataFrame, probability) -> dict[str, float]:
+def gate_metrics(rows: pd.DataFrame, probability) -> dict[str, float]:
     """The gate metric and its guards on one set of predictions."""
-    metrics = compute_metrics(holdout["label"].to_numpy(), probability, threshold=0.5)
+    metrics = compute_metrics(rows[LABEL].to_numpy(), probability, threshold=0.5)
     return {key: metrics[key] for key in GATE_METRICS}
 
 
-def apply_decision(name: str, version: str, champion: str | None, decision: Decision) -> dict:
+def apply_decision(
+    name: str, version: str, champion: str | None, decision: Decision, verdict: str = ""
+) -> dict:
     """Set aliases, tag the version and return the one line that reports the decision."""
     if decision.promote:
         models.set_alias(name, CHAMPION, version)
@@ -82,15 +195,30 @@ def apply_decision(name: str, version: str, champion: str | None, decision: Deci
     else:
         models.set_alias(name, CHALLENGER, version)
         tags = {}
-    verdict = "promoted to champion" if decision.promote else "kept as challenger"
+    verdict = verdict or (PROMOTED if decision.promote else KEPT)
     tags |= {
         "gate.decision": verdict,
         "gate.reason": decision.reason,
-        **{f"gate.{key}": round(value, 6) for key, value in decision.figures.items()},
+        "gate.champion": champion or "",
+        **{f"gate.{key}": round(float(value), 6) for key, value in decision.figures.items()},
     }
     models.tag_version(name, version, tags)
     line = f"{name} v{version} {verdict}: {decision.reason}"
     return {"promoted": decision.promote, "decision_line": line, "champion_before": champion}
+
+
+def record_error(name: str, version: str, error: Exception) -> None:
+    """Tag the version ``gate.decision=error``; if even that fails, the original error wins."""
+    with contextlib.suppress(RegistryError):
+        models.tag_version(
+            name, version, {"gate.decision": ERROR, "gate.reason": str(error)[:1000]}
+        )
+
+
+def record_not_gated(name: str, version: str, reason: str) -> dict:
+    """A version registered without running the gate still says so, and why."""
+    models.tag_version(name, version, {"gate.decision": "not gated", "gate.reason": reason})
+    return {"promoted": False, "decision_line": f"{name} v{version} not gated: {reason}"}
 
 
 def rollback(name: str) -> str:

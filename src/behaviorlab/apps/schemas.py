@@ -45,6 +45,9 @@ class GateConfig:
     floor: float = 0.6
     n_boot: int = 1000
     seed: int = 7
+    alpha: float = 0.05
+    holdout_fraction: float = 0.15
+    salt: str = "gate"
 
 
 @dataclass

@@ -1,5 +1,8 @@
 """behaviorlab-train: build the training table, tune, evaluate, log and register a model."""
 
+import dataclasses
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -8,10 +11,12 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
-from behaviorlab.apps.promotion import promote_version
+from behaviorlab.apps.promotion import GATE_FILE, promote_version, record_not_gated
 from behaviorlab.apps.schemas import register_schemas
+from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.features.builder import build_training_table
+from behaviorlab.modeling.gate_holdout import carve_gate_holdout, latest_cutoff_rows
 from behaviorlab.modeling.pipeline import train_model
 from behaviorlab.scoring.drift import profile_features
 from behaviorlab.tracking import models, runs
@@ -37,6 +42,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Train one model from a composed config; return its test metrics and registry outcome."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     dataset, table = load_training_table(cfg)
+    table, gate_rows = hold_out_gate_customers(cfg, table)
     tracking = to_plain(cfg.tracking)
     tags = {"task": cfg.task.name, "data": cfg.data.name, "model": cfg.run_name}
     if cfg.permute_labels:
@@ -59,9 +65,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             permute_labels=cfg.permute_labels,
         )
         log_result(result)
+        log_gate_rows(cfg, result.model, gate_rows)
         spec = model_spec(cfg, table)
         model_uri = models.log_behavior_model(result.model, spec, table.frame)
-        outcome = register_and_gate(cfg, model_uri, parent.info.run_id, dataset, result)
+        outcome = register_and_gate(cfg, model_uri, parent.info.run_id, dataset, result, table)
     summary = {**result.metrics, **outcome, "run_id": parent.info.run_id}
     print_summary(cfg, table, result, outcome)
     return summary
@@ -147,22 +154,68 @@ def model_spec(cfg: DictConfig, table) -> dict[str, Any]:
     }
 
 
-def register_and_gate(cfg: DictConfig, model_uri: str, run_id: str, dataset, result) -> dict:
-    """Register the model as a new version and, when configured, run the promotion gate."""
+def hold_out_gate_customers(cfg: DictConfig, table):
+    """The training table without the gate customers, and the gate rows the gate scores.
+
+    Done before anything learns from the table, so no split, trial, early stop or
+    calibration ever sees a gate customer (see modeling/gate_holdout.py).
+    """
+    gate = cfg.registry.gate
+    train_frame, gate_frame = carve_gate_holdout(
+        table.frame, float(gate.holdout_fraction), str(gate.salt)
+    )
+    n_latest = cfg.split.get("n_test_cutoffs", 1) if cfg.split.kind == "out_of_time" else None
+    return dataclasses.replace(table, frame=train_frame), latest_cutoff_rows(gate_frame, n_latest)
+
+
+def log_gate_rows(cfg: DictConfig, model, gate_rows) -> None:
+    """The challenger's probabilities on its gate rows: what the gate compares on."""
+    scored = gate_rows[[CUSTOMER_ID, CUTOFF, LABEL]].copy()
+    scored["probability"] = model.predict_proba(gate_rows[model.feature_names])
+    runs.log_table(scored, GATE_FILE)
+    runs.set_tags(holdout_tags(cfg))
+    runs.log_metrics({"gate_rows": len(scored), "gate_customers": scored[CUSTOMER_ID].nunique()})
+
+
+def holdout_tags(cfg: DictConfig) -> dict[str, str]:
+    """The gate holdout a job excluded: the gate verifies two versions share it."""
+    gate = cfg.registry.gate
+    return {
+        "gate_holdout.salt": str(gate.salt),
+        "gate_holdout.fraction": str(gate.holdout_fraction),
+    }
+
+
+def provenance_tags(cfg: DictConfig, run_id: str, dataset, table) -> dict[str, str]:
+    """What a version was trained on, recorded on the version itself."""
+    cutoffs = table.frame[CUTOFF]
+    names = json.dumps(list(table.feature_names)).encode()
+    return {
+        "run_id": run_id,
+        "data_fingerprint": dataset.fingerprint,
+        "data": cfg.data.name,
+        "task": cfg.task.name,
+        "cutoff_min": str(cutoffs.min()),
+        "cutoff_max": str(cutoffs.max()),
+        "feature_names_hash": hashlib.sha256(names).hexdigest()[:16],
+        **holdout_tags(cfg),
+    }
+
+
+def register_and_gate(cfg: DictConfig, model_uri: str, run_id: str, dataset, result, table) -> dict:
+    """Register the model as a new version with its provenance, then gate it (or say why not)."""
     registry = cfg.registry
     if not registry.register:
         return {}
-    tags = {
-        "run_id": run_id,
-        "data_fingerprint": dataset.fingerprint,
-        "task": cfg.task.name,
-        **{f"test_{k}": round(v, 6) for k, v in result.metrics.items() if isinstance(v, float)},
+    tags = provenance_tags(cfg, run_id, dataset, table) | {
+        f"test_{k}": round(v, 6) for k, v in result.metrics.items() if isinstance(v, float)
     }
     version = models.register_model(model_uri, registry.model_name, tags)
     outcome = {"model_name": registry.model_name, "model_version": version}
     if registry.promote_after_training:
-        outcome |= promote_version(cfg, registry.model_name, version, dataset=dataset)
-    return outcome
+        return outcome | promote_version(cfg, registry.model_name, version, dataset=dataset)
+    reason = "registry.promote_after_training=false; gate it with behaviorlab-promote"
+    return outcome | record_not_gated(registry.model_name, version, reason)
 
 
 def print_summary(cfg: DictConfig, table, result, outcome: dict) -> None:

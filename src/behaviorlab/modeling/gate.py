@@ -1,4 +1,10 @@
-"""The champion/challenger decision as a pure function of metrics on the same holdout."""
+"""The champion/challenger decision as a pure function of paired evidence on the same rows.
+
+A challenger replaces the champion only on evidence: the one-sided lower bound (level
+``alpha``) of the paired-bootstrap gain on the gate metric must clear ``margin``, and no
+guard metric may be worse than the champion's beyond its tolerance with the same
+confidence. A point gain inside the noise is not evidence.
+"""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,44 +35,54 @@ def decide_first_model(challenger: Mapping[str, float], gate: Mapping[str, Any])
 def decide_against_champion(
     challenger: Mapping[str, float],
     champion: Mapping[str, float],
-    difference: Mapping[str, float],
+    differences: Mapping[str, Mapping[str, float]],
     gate: Mapping[str, Any],
+    identical: bool = False,
 ) -> Decision:
-    """Promote when the challenger beats the champion (by at least the margin), breaking no guard.
+    """Promote when the gain's lower bound clears the margin and no guard is surely worse.
 
-    ``difference`` is the paired bootstrap of challenger minus champion on the gate metric.
+    ``differences[name]`` is the paired bootstrap of challenger minus champion on ``name``:
+    ``point``, and the one-sided bounds ``low`` (the ``alpha`` quantile) and ``high`` (the
+    ``1 - alpha`` quantile). ``identical`` says both models gave the same predictions.
     """
     metric, margin = gate["metric"], float(gate["margin"])
-    gain = challenger[metric] - champion[metric]
+    confidence = 1 - float(gate.get("alpha", 0.05))
+    gain = differences[metric]
     figures = {
         f"challenger_{metric}": challenger[metric],
         f"champion_{metric}": champion[metric],
-        "difference": gain,
-        "ci_low": difference["ci_low"],
-        "ci_high": difference["ci_high"],
+        "difference": gain["point"],
+        "ci_low": gain["low"],
+        "ci_high": gain["high"],
+        "confidence": confidence,
     }
-    ci = f"[{difference['ci_low']:+.4f}, {difference['ci_high']:+.4f}]"
-    if gain <= 0 or gain < margin:
-        return Decision(
-            False, f"{metric} {gain:+.4f} (95% CI {ci}) does not beat margin {margin}", figures
-        )
-    broken = broken_guards(challenger, champion, gate.get("guards", {}))
+    if identical:
+        return Decision(False, "predictions identical to the champion's: nothing to gain", figures)
+    evidence = (
+        f"{metric} {gain['point']:+.4f}, one-sided {confidence:.0%} lower bound {gain['low']:+.4f}"
+    )
+    if not gain["low"] > margin:
+        return Decision(False, f"{evidence} does not clear margin {margin}", figures)
+    broken = broken_guards(differences, gate.get("guards", {}))
     if broken:
-        return Decision(
-            False, f"{metric} {gain:+.4f} but guard worse: {', '.join(broken)}", figures
-        )
-    return Decision(True, f"{metric} {gain:+.4f} (95% CI {ci}) beats margin {margin}", figures)
+        return Decision(False, f"{evidence} but guard surely worse: {', '.join(broken)}", figures)
+    return Decision(True, f"{evidence} clears margin {margin}", figures)
+
+
+def surely_worse_by(name: str, difference: Mapping[str, float]) -> float:
+    """The lower bound of how much worse the challenger is on ``name`` (negative: better)."""
+    if HIGHER_IS_BETTER[name]:
+        return -difference["high"]
+    return difference["low"]
 
 
 def broken_guards(
-    challenger: Mapping[str, float], champion: Mapping[str, float], guards: Mapping[str, float]
+    differences: Mapping[str, Mapping[str, float]], guards: Mapping[str, float]
 ) -> list[str]:
-    """Guard metrics on which the challenger is worse than the champion beyond a tolerance."""
+    """Guards on which the challenger is worse beyond the tolerance with the gate's confidence."""
     broken = []
     for name, tolerance in guards.items():
-        worsening = champion[name] - challenger[name]
-        if not HIGHER_IS_BETTER[name]:
-            worsening = -worsening
-        if worsening > float(tolerance):
-            broken.append(f"{name} {challenger[name]:.4f} vs {champion[name]:.4f}")
+        worse = surely_worse_by(name, differences[name])
+        if worse > float(tolerance):
+            broken.append(f"{name} worse by at least {worse:.4f} > tolerance {tolerance}")
     return broken

@@ -1,22 +1,58 @@
 """Logging a trained model as a pyfunc, registering it and moving its aliases."""
 
+import functools
 import json
 import pickle
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 import behaviorlab
+from behaviorlab.errors import RegistryError
 from behaviorlab.scoring.predict import score_features
 from behaviorlab.scoring.pyfunc import MODEL_FILE, SPEC_FILE, BehaviorModel
 
 MODEL_NAME_IN_RUN = "model"
+
+
+def is_missing_alias(error: MlflowException) -> bool:
+    """True only for "no such alias" (or no such registered model), nothing else.
+
+    MLflow 3's SQL and file registries raise INVALID_PARAMETER_VALUE with "Registered model
+    alias X not found." for a missing alias (the REST API passes the same code through), and
+    RESOURCE_DOES_NOT_EXIST when the registered model itself does not exist yet.
+    """
+    if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+        return True
+    message = str(error.message).lower()
+    return (
+        error.error_code == "INVALID_PARAMETER_VALUE"
+        and "alias" in message
+        and ("not found" in message)
+    )
+
+
+def registry_call(function: Callable) -> Callable:
+    """Turn a registry failure into a RegistryError that stops the app with exit status 1."""
+
+    @functools.wraps(function)
+    def guarded(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except MlflowException as error:
+            raise RegistryError(
+                f"model registry failed in {function.__name__}{args}: "
+                f"{error.error_code}: {error.message}"
+            ) from error
+
+    return guarded
 
 
 def as_signature_frame(features: pd.DataFrame) -> pd.DataFrame:
@@ -56,6 +92,7 @@ def log_behavior_model(model, spec: Mapping[str, Any], example: pd.DataFrame) ->
     return info.model_uri
 
 
+@registry_call
 def register_model(model_uri: str, name: str, tags: Mapping[str, Any]) -> str:
     """Register a new version under ``name``; return the version number."""
     version = mlflow.register_model(model_uri, name, tags={k: str(v) for k, v in tags.items()})
@@ -73,8 +110,13 @@ def load_behavior_model(model_uri: str) -> tuple[Any, dict]:
     return python_model.model, python_model.spec
 
 
+@registry_call
 def version_for(name: str, wanted: str) -> str | None:
-    """A version number, an alias or `latest` as a version number; None when there is none."""
+    """A version number, an alias or `latest` as a version number; None when there is none.
+
+    Only a missing alias (or model) means "none": any other registry failure raises, so a
+    transient error can never pass for "no champion yet".
+    """
     if wanted.isdigit():
         return wanted
     client = MlflowClient()
@@ -83,21 +125,26 @@ def version_for(name: str, wanted: str) -> str | None:
         return str(max(int(found.version) for found in versions)) if versions else None
     try:
         return str(client.get_model_version_by_alias(name, wanted).version)
-    except mlflow.exceptions.MlflowException:
-        return None
+    except MlflowException as error:
+        if is_missing_alias(error):
+            return None
+        raise
 
 
+@registry_call
 def version_info(name: str, version: str) -> dict[str, Any]:
     """Tags and lineage of one version."""
     found = MlflowClient().get_model_version(name, version)
     return {"version": str(found.version), "run_id": found.run_id, "tags": dict(found.tags)}
 
 
+@registry_call
 def set_alias(name: str, alias: str, version: str) -> None:
     """Point an alias at a version (aliases replace the deprecated stages)."""
     MlflowClient().set_registered_model_alias(name, alias, version)
 
 
+@registry_call
 def tag_version(name: str, version: str, tags: Mapping[str, Any]) -> None:
     """Record decisions and figures on a version."""
     client = MlflowClient()

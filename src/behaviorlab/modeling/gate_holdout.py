@@ -1,0 +1,42 @@
+"""The gate holdout: customers no model registered under a name ever trains on.
+
+A salted hash of ``customer_id`` puts a fixed share of customers aside before any split,
+tuning, early stopping or calibration. Every training job for a registered name carves the
+same customers (same salt and fraction, recorded on each version), so the champion and a
+later challenger can be compared on rows neither of them saw, whatever data each was
+trained on and whichever split kind it used.
+
+Which of those rows the gate scores: under the out-of-time split, the gate customers at
+the latest ``n_test_cutoffs`` cutoffs they have (the period a deployed model faces next); for
+a customer-CV table (one cutoff, or cutoffs without time order) all of them.
+"""
+
+import numpy as np
+import pandas as pd
+
+from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF
+from behaviorlab.errors import ConfigError
+from behaviorlab.modeling.splits import hash_customers
+
+
+def gate_customer_mask(customer_ids: pd.Series, fraction: float, salt: str) -> np.ndarray:
+    """True for rows whose customer belongs to the gate holdout (stable across runs)."""
+    if not 0 < fraction < 1:
+        raise ConfigError(f"registry.gate.holdout_fraction must be in (0, 1), not {fraction}")
+    return hash_customers(customer_ids, salt) < fraction
+
+
+def carve_gate_holdout(
+    table: pd.DataFrame, fraction: float, salt: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training rows, gate rows): whole customers go to one side, never both."""
+    gate = gate_customer_mask(table[CUSTOMER_ID], fraction, salt)
+    return table[~gate].reset_index(drop=True), table[gate].reset_index(drop=True)
+
+
+def latest_cutoff_rows(rows: pd.DataFrame, n_latest: int | None) -> pd.DataFrame:
+    """The rows at the ``n_latest`` latest cutoffs; every row when ``n_latest`` is None."""
+    if n_latest is None:
+        return rows.reset_index(drop=True)
+    latest = np.sort(rows[CUTOFF].dropna().unique())[-int(n_latest) :]
+    return rows[rows[CUTOFF].isin(latest)].reset_index(drop=True)
