@@ -1,0 +1,447 @@
+"""Bad input through the real apps: one `error:` line naming the problem, exit 2, nothing written.
+
+Each case writes a small file into the test's folder and runs behaviorlab-analyze in-process
+(``run`` on a config composed as the command line would); a few run the installed scripts
+as subprocesses, as a user would. A refused case must exit 2 with exactly one stderr line
+starting ``error:`` that names the column, key or file, no traceback, no new file outside
+the app's run folder, and no MLflow run or registered version. Accepted cases (a UTF-8 byte
+order mark, a declared Latin-1 encoding, a customer table mostly matching the events)
+assert the correct reading instead.
+"""
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from behaviorlab.apps import analyze
+from behaviorlab.apps.common import compose_app, to_plain
+from behaviorlab.data.simulator import write_simulation
+from behaviorlab.data.sources import load_dataset
+from behaviorlab.data.validation import DataQualityWarning
+
+SCRIPTS = Path(sys.executable).parent
+HEADER = "customer_id,timestamp,event,amount"
+N_ROWS = 24
+IDS = [f"c{number}" for number in range(6)]
+
+
+def event_rows(**column) -> list[str]:
+    """N_ROWS good event lines over IDS; a keyword replaces one column's values."""
+    values = {
+        "customer_id": [IDS[row % len(IDS)] for row in range(N_ROWS)],
+        "timestamp": [f"2024-0{1 + row % 5}-{10 + row % 9} 10:00:00" for row in range(N_ROWS)],
+        "event": ["purchase"] * N_ROWS,
+        "amount": [f"{5 + row}.5" for row in range(N_ROWS)],
+    } | column
+    return [",".join(map(str, row)) for row in zip(*values.values(), strict=True)]
+
+
+def events_text(**column) -> str:
+    return "\n".join([HEADER, *event_rows(**column)]) + "\n"
+
+
+def source(path: Path, source_format: str, *extra: str) -> list[str]:
+    """Overrides reading ``path`` as the events under the default data config, no customers."""
+    return [
+        "data=sim",
+        f"data.path={path}",
+        f"data.events.format={source_format}",
+        "data.customers=null",
+        *extra,
+    ]
+
+
+def csv_events(folder: Path, text: str | bytes, *extra: str, name: str = "events.csv"):
+    path = folder / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return source(path, "csv", *extra)
+
+
+def with_customers(folder: Path, ids: list[str], plans: list[str] | None = None) -> list[str]:
+    """Good events plus a customer table holding ``ids`` (all on plan 'pro' by default)."""
+    customers = folder / "customers.csv"
+    rows = zip(ids, plans or ["pro"] * len(ids), strict=True)
+    customers.write_text("customer_id,plan\n" + "".join(f"{i},{plan}\n" for i, plan in rows))
+    overrides = csv_events(folder, events_text())
+    overrides.remove("data.customers=null")
+    return [*overrides, f"data.customers.path={customers}", "data.customers.format=csv"]
+
+
+def cut_gzip(folder: Path, at_line_boundary: bool) -> list[str]:
+    """A gzip copy that stops early: mid-line, or at a line after a full flush (no trailer)."""
+    data = events_text().encode()
+    cut = data.index(b"\n", len(data) // 2) + (1 if at_line_boundary else -5)
+    if at_line_boundary:
+        stream = zlib.compressobj(wbits=31)
+        content = stream.compress(data[:cut]) + stream.flush(zlib.Z_FULL_FLUSH)
+    else:
+        whole = gzip.compress(data)
+        content = whole[: len(whole) // 2]
+    return csv_events(folder, content, name="events.csv.gz")
+
+
+def parquet_events(folder: Path, frame: pd.DataFrame) -> list[str]:
+    path = folder / "events.parquet"
+    frame.to_parquet(path)
+    return source(path, "parquet")
+
+
+def good_frame(**column) -> pd.DataFrame:
+    rows = [line.split(",") for line in event_rows()]
+    frame = pd.DataFrame(rows, columns=HEADER.split(","))
+    return frame.assign(amount=frame["amount"].astype(float), **column)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    write: Callable[[Path], list[str]]  # writes the inputs, returns the command-line overrides
+    needles: tuple[str, ...]  # what the one error line must contain
+
+
+REFUSED = [
+    Case(
+        "missing_column",
+        lambda f: csv_events(f, events_text().replace("event,", "kind,", 1)),
+        ("'event'", "is missing", "available columns"),
+    ),
+    Case(
+        "misnamed_mapped_column",
+        lambda f: csv_events(f, events_text(), "+data.events.columns.timestamp=when"),
+        ("'timestamp' (mapped from 'when') is missing",),
+    ),
+    Case("empty_file", lambda f: csv_events(f, ""), ("events.csv", "is empty (0 bytes)")),
+    Case("header_only", lambda f: csv_events(f, HEADER + "\n"), ("events.csv", "has no rows")),
+    Case(
+        "all_null_ids",
+        lambda f: csv_events(f, events_text(customer_id=[""] * N_ROWS)),
+        ("'customer_id' is empty in 24 of 24 rows",),
+    ),
+    Case(
+        "some_null_ids",
+        lambda f: csv_events(f, events_text(customer_id=["", "c1", *IDS * 3, *IDS[:4]])),
+        ("'customer_id' is empty in 1 of 24 rows", "row 0"),
+    ),
+    Case(
+        "unparseable_timestamps",
+        lambda f: csv_events(f, events_text(timestamp=["last tuesday"] * N_ROWS)),
+        ("'timestamp'", "do not parse as timestamps", "'last tuesday'"),
+    ),
+    Case(
+        "mixed_format_timestamps",
+        lambda f: csv_events(f, events_text(timestamp=["2024-01-05", "05/01/2024"] * 12)),
+        ("'timestamp' has 12 of 24 values that do not parse", "'05/01/2024'"),
+    ),
+    Case(
+        "future_timestamps",
+        lambda f: csv_events(f, events_text(timestamp=["2024-01-05", "2099-01-01"] * 12)),
+        ("'timestamp' has 12 of 24 timestamps later than now",),
+    ),
+    Case(
+        "timestamps_in_1900",
+        lambda f: csv_events(f, events_text(timestamp=["2024-01-05", "1900-01-01"] * 12)),
+        ("'timestamp' has 12 of 24 timestamps before validation.earliest (1990-01-01)",),
+    ),
+    Case(
+        "timestamps_in_1970",
+        lambda f: csv_events(f, events_text(timestamp=["1970-01-01 00:00:00"] * N_ROWS)),
+        ("'timestamp' has 24 of 24 timestamps before validation.earliest",),
+    ),
+    Case(  # decided: epoch numbers are refused with a recipe, never guessed (seconds or ms?)
+        "epoch_integer_timestamps",
+        lambda f: csv_events(f, events_text(timestamp=[1704067200 + 3600 * n for n in range(24)])),
+        ("'timestamp'", "do not parse", "look like Unix epoch seconds", "to_timestamp"),
+    ),
+    Case(
+        "negative_amounts",
+        lambda f: csv_events(f, events_text(amount=["-3.5", "2"] * 12)),
+        ("'amount' has 12 of 24 negative amounts", "allow_negative_amounts"),
+    ),
+    Case(
+        "non_numeric_amounts",
+        lambda f: csv_events(f, events_text(amount=["$3", "2"] * 12)),
+        ("'amount' has 12 of 24 values that are not numbers", "'$3'"),
+    ),
+    Case(
+        "infinite_amounts_csv",
+        lambda f: csv_events(f, events_text(amount=["inf", "2", "-inf", "4"] * 6)),
+        ("'amount' has 12 of 24 infinite amounts",),
+    ),
+    Case(
+        "infinite_amounts_parquet",
+        lambda f: parquet_events(f, good_frame().assign(amount=[float("inf")] + [1.0] * 23)),
+        ("'amount' has 1 of 24 infinite amounts",),
+    ),
+    Case(
+        "garbage_csv",
+        lambda f: csv_events(f, bytes(range(256)) * 20),
+        ("events.csv", "cannot read", "events.csv.sep"),
+    ),
+    Case(
+        "ragged_csv",
+        lambda f: csv_events(f, events_text() + "c1,2024-01-02,view,1,extra,fields\n"),
+        ("events.csv", "cannot read", "as many fields as the header"),
+    ),
+    Case(
+        "wrong_delimiter",
+        lambda f: csv_events(f, events_text().replace(",", ";")),
+        ("events.csv", "single column", "set events.csv.sep: ';'"),
+    ),
+    Case(
+        "latin1_bytes",
+        lambda f: csv_events(f, events_text(event=["café"] * N_ROWS).encode("latin-1")),
+        ("events.csv", "not utf-8", "events.encoding: latin-1"),
+    ),
+    Case(
+        "garbage_parquet",
+        lambda f: source(write_bytes(f / "events.parquet", bytes(range(256)) * 4), "parquet"),
+        ("events.parquet", "not a readable Parquet file"),
+    ),
+    Case(
+        "zero_byte_parquet",
+        lambda f: source(write_bytes(f / "events.parquet", b""), "parquet"),
+        ("events.parquet", "is empty (0 bytes)"),
+    ),
+    Case(
+        "csv_named_parquet",
+        lambda f: source(write_bytes(f / "events.parquet", events_text().encode()), "parquet"),
+        ("events.parquet", "set events.format: csv"),
+    ),
+    Case(
+        "gzip_truncated_mid_line",
+        lambda f: cut_gzip(f, at_line_boundary=False),
+        ("events.csv.gz", "truncated gzip"),
+    ),
+    Case(
+        "gzip_truncated_at_line_boundary",
+        lambda f: cut_gzip(f, at_line_boundary=True),
+        ("events.csv.gz", "truncated gzip"),
+    ),
+    Case(
+        "directory_path",
+        lambda f: source(make_folder(f / "parts"), "csv"),
+        ("events.path", "parts is a directory"),
+    ),
+    Case("missing_file", lambda f: source(f / "absent.csv", "csv"), ("no file at", "absent.csv")),
+    Case(
+        "sql_syntax_error",
+        lambda f: source(f, "sql", '+data.events.query="selec * from events"'),
+        ("events.query failed in DuckDB", "syntax error"),
+    ),
+    Case(
+        "id_spelling_mismatch",
+        lambda f: with_customers_spelled(f),
+        ("'customer_id': 0.0%", "'1.0'", "trailing '.0'"),
+    ),
+    Case(
+        "no_id_overlap",
+        lambda f: with_customers(f, ["x1", "x2", "x3"]),
+        ("'customer_id': 0.0% (0 of 3)", "'x1'", "same customers"),
+    ),
+    Case(
+        "partial_id_overlap_below_minimum",
+        lambda f: with_customers(f, [*IDS[:2], "x1", "x2", "x3"]),
+        ("'customer_id': 40.0% (2 of 5)", "below validation.min_id_overlap (50%)"),
+    ),
+    Case(
+        "repeated_customer_ids",
+        lambda f: with_customers(f, [*IDS, IDS[0]], plans=["pro"] * 6 + ["free"]),
+        ("'customer_id' repeats ids",),
+    ),
+]
+
+
+def make_folder(path: Path) -> Path:
+    path.mkdir()
+    return path
+
+
+def write_bytes(path: Path, content: bytes) -> Path:
+    path.write_bytes(content)
+    return path
+
+
+def with_customers_spelled(folder: Path) -> list[str]:
+    """Integer event ids against a customer table that wrote them as decimals (1.0)."""
+    numbers = [str(1 + row % 6) for row in range(N_ROWS)]
+    overrides = csv_events(folder, events_text(customer_id=numbers))
+    customers = folder / "customers.csv"
+    customers.write_text("customer_id,plan\n" + "".join(f"{n}.0,pro\n" for n in range(1, 7)))
+    overrides.remove("data.customers=null")
+    return [*overrides, f"data.customers.path={customers}", "data.customers.format=csv"]
+
+
+def files_under(folder: Path) -> dict[str, int]:
+    """Every file below ``folder`` with its modification time (ns), store excluded."""
+    return {
+        str(path.relative_to(folder)): path.stat().st_mtime_ns
+        for path in folder.rglob("*")
+        if path.is_file() and path.relative_to(folder).parts[0] != "mlruns"
+    }
+
+
+def assert_one_error_line(code: int, err: str, needles: tuple[str, ...]) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
+
+
+def assert_nothing_logged(tracking_uri: str, root: Path) -> None:
+    """No run left RUNNING and no registered version (the store may not even exist)."""
+    if not (root / "mlruns" / "mlflow.db").exists():
+        return
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiments = [exp.experiment_id for exp in client.search_experiments()]
+    assert not client.search_runs(experiments, "attributes.status = 'RUNNING'")
+    assert not client.search_registered_models()
+
+
+def run_analyze(overrides: list[str], capsys) -> tuple[int, str]:
+    """behaviorlab-analyze in-process; returns the exit status and stderr."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        analyze.run(compose_app("analyze", [*overrides, "analysis=rfm"]))
+    return stop.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=lambda case: case.name)
+def test_bad_input_is_refused_with_one_line(case, tmp_path, mlflow_store, capsys):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    overrides = case.write(inputs)
+    before = files_under(tmp_path)
+
+    code, err = run_analyze(overrides, capsys)
+
+    assert_one_error_line(code, err, case.needles)
+    assert files_under(tmp_path) == before
+    assert_nothing_logged(mlflow_store, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def tiny_sim(tmp_path_factory) -> Path:
+    """A tiny simulation to stand for the user's existing data/sim files."""
+    folder = tmp_path_factory.mktemp("tiny_sim")
+    write_simulation(folder, n_customers=30, seed=5, start="2024-01-01", end="2024-03-31")
+    return folder
+
+
+def test_mistyped_path_under_sim_neither_simulates_nor_touches_existing(
+    tiny_sim, tmp_path, mlflow_store, capsys
+):
+    sim = tmp_path / "data" / "sim"
+    shutil.copytree(tiny_sim, sim)
+    before = files_under(tmp_path)
+
+    code, err = run_analyze(["data=sim", f"data.path={tmp_path / 'nope.parquet'}"], capsys)
+
+    assert_one_error_line(code, err, ("no file at", "nope.parquet"))
+    assert files_under(tmp_path) == before
+    assert_nothing_logged(mlflow_store, tmp_path)
+
+
+@pytest.mark.parametrize("override", ["data.path", "data.customers.path"])
+def test_overridden_path_on_a_fresh_clone_does_not_simulate(override, tmp_path, capsys):
+    elsewhere = tmp_path / "elsewhere.parquet"
+    code, err = run_analyze(["data=sim", f"{override}={elsewhere}"], capsys)
+
+    missing = "elsewhere.parquet" if override == "data.path" else "events.parquet"
+    assert_one_error_line(code, err, ("no file at", missing))
+    assert not (tmp_path / "data").exists()
+
+
+def test_byte_order_mark_is_read_as_utf8(tmp_path, mlflow_store):
+    overrides = csv_events(tmp_path, b"\xef\xbb\xbf" + events_text().encode())
+    result = analyze.run(compose_app("analyze", [*overrides, "analysis=rfm"]))
+
+    assert result["rfm_customers"] == len(IDS)
+    client = MlflowClient(tracking_uri=mlflow_store)
+    (logged,) = client.search_runs([client.get_experiment_by_name("analyses-sim").experiment_id])
+    assert logged.info.status == "FINISHED"
+
+
+def test_declared_latin1_encoding_is_honoured(tmp_path):
+    text = events_text(event=["café"] * N_ROWS).encode("latin-1")
+    overrides = csv_events(tmp_path, text, "+data.events.encoding=latin-1")
+    dataset = load_dataset(to_plain(compose_app("analyze", overrides).data))
+
+    assert dataset.events["event"].unique().tolist() == ["café"]
+    assert len(dataset.events) == N_ROWS
+
+
+def test_mostly_matching_customer_table_is_accepted_with_its_share(tmp_path):
+    overrides = with_customers(tmp_path, [*IDS, "x1", "x2"])
+    with pytest.warns(DataQualityWarning, match=r"'customer_id': 75.0% \(6 of 8\)"):
+        dataset = load_dataset(to_plain(compose_app("analyze", overrides).data))
+
+    assert sorted(dataset.customers["customer_id"]) == sorted([*IDS, "x1", "x2"])
+
+
+def run_script(name: str, overrides: list[str], root: Path) -> subprocess.CompletedProcess:
+    """An installed app as a user runs it, from ``root`` (BEHAVIORLAB_ROOT is the test's)."""
+    return subprocess.run(
+        [str(SCRIPTS / name), *overrides],
+        cwd=root,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def new_files_outside_run_folder(before: dict, root: Path, app: str) -> list[str]:
+    """Files that appeared or changed, other than Hydra's run folder outputs/<app>/<time>/."""
+    run_folder = str(Path("outputs") / app)
+    return [
+        name
+        for name, stamp in files_under(root).items()
+        if before.get(name) != stamp and not name.startswith(run_folder)
+    ]
+
+
+@pytest.mark.slow
+def test_train_script_with_mistyped_path_under_sim(tiny_sim, tmp_path, mlflow_store):
+    shutil.copytree(tiny_sim, tmp_path / "data" / "sim")
+    before = files_under(tmp_path)
+
+    done = run_script("behaviorlab-train", [f"data.path={tmp_path / 'nope.parquet'}"], tmp_path)
+
+    assert_one_error_line(done.returncode, done.stderr, ("no file at", "nope.parquet"))
+    assert new_files_outside_run_folder(before, tmp_path, "train") == []
+    assert_nothing_logged(mlflow_store, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("case_name", "needles"),
+    [
+        ("gzip_truncated_at_line_boundary", ("events.csv.gz", "truncated gzip")),
+        ("garbage_parquet", ("events.parquet", "not a readable Parquet file")),
+    ],
+)
+def test_analyze_script_refuses_bad_files(case_name, needles, tmp_path, mlflow_store):
+    (case,) = [case for case in REFUSED if case.name == case_name]
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    overrides = case.write(inputs)
+    before = files_under(tmp_path)
+
+    done = run_script("behaviorlab-analyze", overrides, tmp_path)
+
+    assert_one_error_line(done.returncode, done.stderr, needles)
+    assert new_files_outside_run_folder(before, tmp_path, "analyze") == []
+    assert_nothing_logged(mlflow_store, tmp_path)
