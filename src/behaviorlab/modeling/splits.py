@@ -12,24 +12,24 @@ test metric influenced hyperparameters, early stopping or calibration:
 
 A :class:`SplitPlan` adds the tuning split: the rows the Optuna objective sees.
 
-Out-of-time: customers are assigned by a stable hash of their id to a training group or a
-held-out group (``held_out_fraction``). Training rows are training-group customers at the
-earlier dates; validation rows are held-out customers in the next period, test rows
-held-out customers in the latest period. A customer therefore never sits on both the
-training and the held-out side, and the held-out side is later in time. Rows of training
-customers at later dates and of held-out customers at earlier dates are left unused: the
-price of both rules at once. With ``horizon_days`` (the task's label horizon) a row is
-used only if its label window closes before the next part begins: training labels never
-watch the validation period, nor validation labels the test period.
-
-The periods depend on the snapshots (``snapshots``, the task's snapshot kind):
+Out-of-time: customers are put on a training side or a held-out side. Training rows are
+training-side customers at the earlier dates; validation rows are held-out customers in the
+next period, test rows held-out customers in the latest period. A customer therefore never
+sits on both sides, and the held-out side is later in time. With ``horizon_days`` (the
+task's label horizon) a row is used only if its label window closes before the next part
+begins: training labels never watch the validation period, nor validation labels the test
+period. The periods and sides depend on the snapshots (``snapshots``, the task's kind):
 
 - ``calendar``: every customer shares a few cutoff dates; the latest ``n_test_cutoffs``
   are the test period, the ``n_valid_cutoffs`` before them validation, and
-  ``gap_cutoffs`` further cutoffs are dropped before validation.
+  ``gap_cutoffs`` further cutoffs are dropped before validation. A stable hash of the
+  customer id puts ``held_out_fraction`` of the customers on the held-out side; rows of
+  training customers at later cutoffs and of held-out customers at earlier ones are left
+  unused: the price of both rules at once.
 - ``relative``: each customer has its own cutoff (signup + N days), so periods are shares
   of the snapshot rows ordered by date: the latest ``test_share`` for test, the
-  ``valid_share`` before for validation, the earlier rows for training.
+  ``valid_share`` before for validation, the earlier rows for training. A customer is on
+  the side of its first snapshot; with one snapshot each, every row of a period is used.
 
 The tuning split is the out-of-time split's train and valid parts: test rows are later.
 
@@ -188,6 +188,30 @@ def explain_empty_part(part: str, snapshots: str, periods: Periods, cfg, dates) 
     )
 
 
+def hold_out_by_hash(table: pd.DataFrame, cfg: Mapping[str, Any], periods: Periods) -> np.ndarray:
+    """Calendar: a stable ``held_out_fraction`` of customers, who appear at every cutoff."""
+    salt = str(cfg.get("salt", "split"))
+    return hash_customers(table[CUSTOMER_ID], salt) < float(cfg.get("held_out_fraction", 0.3))
+
+
+def hold_out_by_first_date(
+    table: pd.DataFrame, cfg: Mapping[str, Any], periods: Periods
+) -> np.ndarray:
+    """Relative: customers whose first snapshot falls in the validation or test period.
+
+    With one snapshot per customer the periods alone keep customers apart, so every row of
+    a period is used; a customer with several snapshots stays on the side of the first.
+    """
+    first = table.groupby(CUSTOMER_ID, observed=True)[CUTOFF].transform("min").to_numpy()
+    return first >= periods.valid_start
+
+
+HELD_OUT: dict[str, Callable[[pd.DataFrame, Mapping[str, Any], Periods], np.ndarray]] = {
+    "calendar": hold_out_by_hash,
+    "relative": hold_out_by_first_date,
+}
+
+
 def split_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
     """Train on earlier dates, validate on the next, test on the latest, grouped by customer."""
     snapshots = str(cfg.get("snapshots") or "calendar")
@@ -195,7 +219,7 @@ def split_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
         raise ConfigError(f"split.snapshots must be one of {sorted(PERIODS)}, got {snapshots!r}")
     periods = PERIODS[snapshots](table, cfg)
     salt = str(cfg.get("salt", "split"))
-    held_out = hash_customers(table[CUSTOMER_ID], salt) < float(cfg.get("held_out_fraction", 0.3))
+    held_out = HELD_OUT[snapshots](table, cfg, periods)
     cutoff = table[CUTOFF].to_numpy()
     label_end = cutoff + horizon_of(cfg)
     train = ~held_out & (cutoff < periods.train_end) & (label_end <= periods.valid_start)
