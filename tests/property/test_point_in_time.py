@@ -1,7 +1,9 @@
 """Point-in-time properties over random logs and cutoffs.
 
 Features: adding, removing or changing events at or after the cutoff never changes that
-cutoff's features. Labels: events outside [cutoff, cutoff + horizon) never change a label.
+cutoff's features; through the training table (which resolves its own spec), events at or
+after a training cutoff change neither the features that exist nor any value at that
+cutoff or before. Labels: events outside [cutoff, cutoff + horizon) never change a label.
 """
 
 import numpy as np
@@ -10,7 +12,8 @@ import pandas.testing as pdt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from behaviorlab.features.builder import build_features
+from behaviorlab.data.sources import load_customers
+from behaviorlab.features.builder import build_features, build_training_table
 from behaviorlab.features.labels import label_snapshots
 from behaviorlab.features.spec import resolve_feature_spec
 
@@ -121,3 +124,83 @@ def test_events_outside_the_horizon_never_change_a_label(rows, noise, cutoff_day
     after_horizon = [r for r in noise if r[1] >= hi]
     late = label_snapshots(frame_of(rows + after_horizon), snapshots_at(cutoff), task, data_end)
     pdt.assert_frame_equal(base, late)  # nothing after the horizon matters, not even eligibility
+
+
+TRAIN_DAYS = (20, 30, 40)
+TRAIN_TASK = {
+    "name": "churn",
+    "kind": "churn",
+    "horizon_days": HORIZON,
+    "lookback_days": DAYS,
+    "qualifying_events": None,
+    "churn_events": [],
+    "snapshots": {"cutoffs": [str(START + pd.Timedelta(days=d)) for d in TRAIN_DAYS]},
+}
+TRAIN_SPEC = {
+    "windows": [1, 7, 30],
+    "activity": {"top_k": 3},
+    "trends": {"windows": [1, 7], "slope_weeks": 4},
+    "funnel": {"windows": [1, 30]},
+    "attributes": {"from_events": ["platform"]},
+}
+DATA_END = START + pd.Timedelta(days=DAYS - 1)
+LATER = START + pd.Timedelta(days=365)
+
+logged_rows = st.tuples(
+    st.sampled_from(IDS),
+    st.integers(0, DAYS * 1440 - 1),
+    st.sampled_from(VOCAB),
+    st.floats(0, 500, allow_nan=False),
+    st.sampled_from([None, "s1", "s2"]),
+    st.sampled_from([None, None, "web", "ios"]),
+)
+
+
+def log_of(rows: list[tuple], amounts: bool, sessions: bool) -> pd.DataFrame:
+    """A log with amounts, session ids and a platform property (each may be all missing)."""
+    frame = frame_of([row[:4] for row in rows])
+    return frame.assign(
+        amount=frame["amount"] if amounts else np.nan,
+        session_id=pd.array([row[4] if sessions else None for row in rows], dtype="str"),
+        platform=pd.array([row[5] for row in rows], dtype="str"),
+    )
+
+
+def features_up_to(table, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """The training rows at or before a cutoff, without labels (later events decide those)."""
+    return table.frame.loc[table.frame["cutoff"] <= cutoff].drop(columns="label")
+
+
+def training_table(events: pd.DataFrame):
+    """The training table as the train app builds it (customers derived as configured)."""
+    customers = load_customers({"from_events": ["platform"]}, events=events, now=LATER)
+    return build_training_table(events, customers, TRAIN_TASK, TRAIN_SPEC, data_end=DATA_END)
+
+
+@SETTINGS
+@given(
+    past=st.lists(logged_rows, max_size=40),
+    amounts=st.booleans(),
+    sessions=st.booleans(),
+    injected=st.lists(logged_rows, max_size=20),
+    flood=st.integers(1, 60),
+    flooded=st.sampled_from(IDS),
+    from_day=st.sampled_from(TRAIN_DAYS),
+)
+def test_events_at_or_after_a_training_cutoff_change_no_feature_up_to_it(
+    past, amounts, sessions, injected, flood, flooded, from_day
+):
+    start = from_day * 1440
+    seeds = [(i, 0, "page_view", 0.0, None, None) for i in IDS]  # everyone is eligible
+    original = log_of(seeds + past, amounts, sessions)
+    late = [(c, max(m, start), e, a, s or "late", p or "tv") for c, m, e, a, s, p in injected]
+    new_type = [(flooded, start + i, "flash_sale", 9.0, "burst", "tv") for i in range(flood)]
+    modified = pd.concat(
+        [original, log_of(late + new_type, amounts=True, sessions=True)], ignore_index=True
+    )
+    before = training_table(original)
+    after = training_table(modified.sample(frac=1, random_state=1))
+    assert after.feature_names == before.feature_names
+    assert after.resolved_features == before.resolved_features
+    cutoff = START + pd.Timedelta(days=from_day)
+    pdt.assert_frame_equal(features_up_to(after, cutoff), features_up_to(before, cutoff))
