@@ -284,3 +284,78 @@ def test_sql_decimals_and_zoned_timestamps_become_canonical():
         }
     )
     assert_frame_equal(events, expected)
+
+
+def test_gzip_is_recognised_by_its_bytes_and_multi_member_streams_are_whole(tmp_path):
+    path = tmp_path / "events.csv"
+    half = CSV_TEXT.index("010,")
+    path.write_bytes(
+        gzip.compress(CSV_TEXT[:half].encode()) + gzip.compress(CSV_TEXT[half:].encode())
+    )
+    events = load_events({"path": str(path), "columns": MAPPING}, now=NOW)
+    assert_frame_equal(events, expected_events())
+
+
+def test_corrupt_or_mislabelled_gzip_is_refused(tmp_path):
+    corrupt = bytearray(gzip.compress(CSV_TEXT.encode()))
+    corrupt[-8] ^= 0xFF  # the CRC in the trailer
+    path = tmp_path / "events.csv.gz"
+    path.write_bytes(bytes(corrupt))
+    with pytest.raises(DataValidationError, match=r"events.csv.gz is a corrupt gzip file \(CRC"):
+        load_events({"path": str(path), "columns": MAPPING}, now=NOW)
+    path.write_text(CSV_TEXT)
+    with pytest.raises(DataValidationError, match=r"ends in .gz but is not gzip data"):
+        load_events({"path": str(path), "columns": MAPPING}, now=NOW)
+
+
+def test_latin1_whitespace_file_is_read_with_its_declared_encoding(tmp_path):
+    path = tmp_path / "master.txt"
+    path.write_bytes("id date city\n00001 19970101 Düsseldorf\n".encode("latin-1"))
+    spec = {
+        "path": str(path),
+        "csv": {"sep": "whitespace"},
+        "columns": {"customer_id": "id", "timestamp": "date"},
+        "event_name": "purchase",
+        "timestamp_format": "%Y%m%d",
+    }
+    with pytest.raises(DataValidationError, match=r"not utf-8 text: set events.encoding"):
+        load_events(spec, now=NOW)
+    assert load_events({**spec, "encoding": "latin-1"}, now=NOW)["city"].tolist() == ["Düsseldorf"]
+    with pytest.raises(ConfigError, match=r"events.encoding 'ebcdic-42' is not supported"):
+        load_events({**spec, "encoding": "ebcdic-42"}, now=NOW)
+
+
+def test_bad_row_deep_in_a_csv_names_its_line(tmp_path):
+    path = tmp_path / "events.csv"
+    good = CSV_TEXT.splitlines()[1] + "\n"
+    path.write_text(CSV_TEXT + good * 30_000 + "007,2024-01-02 11:30:00,view,1,ios,x,y\n")
+    with pytest.raises(DataValidationError, match=r"CSV Error on Line: 30005 Expected Number"):
+        load_events({"path": str(path), "columns": MAPPING}, now=NOW)
+
+
+def test_sql_that_returns_no_table_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"events\.query returns no table"):
+        load_events({"format": "sql", "query": "create table t (a int)"}, now=NOW)
+
+
+SIM_PERIOD = {"start": "2024-01-01", "end": "2024-03-31"}
+
+
+def simulation_config(out_dir) -> dict:
+    return {
+        "events": {"path": str(out_dir / "events.parquet"), "format": "parquet"},
+        "customers": {"path": str(out_dir / "customers.parquet"), "format": "parquet"},
+        "simulate": {"out_dir": str(out_dir), "n_customers": 40, "seed": 3, **SIM_PERIOD},
+    }
+
+
+def test_partial_simulation_is_reported_not_replaced(tmp_path):
+    out_dir = tmp_path / "sim"
+    out_dir.mkdir()
+    (out_dir / "customers.parquet").write_bytes(b"mine")
+    with pytest.raises(
+        ConfigError, match=r"holds part of a simulation \(customers\) but no events"
+    ):
+        load_dataset(simulation_config(out_dir), now=pd.Timestamp("2024-04-01"))
+    assert sorted(path.name for path in out_dir.iterdir()) == ["customers.parquet"]
+    assert (out_dir / "customers.parquet").read_bytes() == b"mine"

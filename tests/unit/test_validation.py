@@ -1,11 +1,18 @@
 """Validation: each broken rule is one clear message naming the column, count and rows."""
 
+import warnings
+
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
 from behaviorlab.data.mapping import map_columns, source_names
-from behaviorlab.data.validation import DataQualityWarning, validate_customers, validate_events
+from behaviorlab.data.validation import (
+    DataQualityWarning,
+    check_id_overlap,
+    validate_customers,
+    validate_events,
+)
 from behaviorlab.errors import ConfigError, DataValidationError
 
 NOW = pd.Timestamp("2024-06-30")
@@ -264,3 +271,69 @@ def test_duplicates_need_every_column_equal():
     with pytest.warns(DataQualityWarning, match=r"1 of 3 rows duplicate .* rows 1 \(row 1"):
         events = validate_events(raw, {"drop_duplicates": True}, now=NOW)
     assert events["amount"].tolist() == [1.0, 2.0]
+
+
+def test_infinite_amounts_are_rejected_even_when_negatives_are_allowed():
+    raw = raw_events(amount=["1.5", "-inf", "2"])
+    with pytest.raises(DataValidationError, match=r"'amount' has 1 of 3 infinite amounts: row 1"):
+        validate_events(raw, {"allow_negative_amounts": True}, now=NOW)
+
+
+def test_earliest_is_configurable_and_can_be_switched_off():
+    raw = raw_events(timestamp=["1985-06-01", "2024-01-02", "2024-01-03"])
+    with pytest.raises(DataValidationError, match=r"1 of 3 timestamps before .* \(1990-01-01\)"):
+        validate_events(raw, now=NOW)
+    assert len(validate_events(raw, {"earliest": "1980-01-01"}, now=NOW)) == 3
+    assert len(validate_events(raw, {"earliest": None}, now=NOW)) == 3
+    with pytest.raises(ConfigError, match=r"validation\.earliest 'long ago'"):
+        validate_events(raw, {"earliest": "long ago"}, now=NOW)
+
+
+def test_epoch_numbers_get_a_conversion_hint_with_their_unit():
+    milliseconds = raw_events(timestamp=["1704067200000", "1704153600000", "1704240000000"])
+    with pytest.raises(DataValidationError, match=r"epoch milliseconds: .*epoch_ms\(ts\) as ts"):
+        validate_events(milliseconds, now=NOW, names={"timestamp": "ts"})
+    integers = raw_events(timestamp=[1704067200, 1704153600, 1704240000])
+    with pytest.raises(DataValidationError, match=r"type int64.*epoch seconds"):
+        validate_events(integers, now=NOW)
+    dates = raw_events(timestamp=[20240101, 20240102, 20240103])
+    with pytest.raises(DataValidationError) as err:
+        validate_events(dates, now=NOW)
+    assert "epoch" not in str(err.value)
+
+
+def canonical_ids(ids: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": pd.Series(ids, dtype="str")})
+
+
+def test_matching_customer_table_passes_silently():
+    events = raw_events().assign(customer_id=["a", "a", "b"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_id_overlap(events, canonical_ids(["a", "b"]))
+    check_id_overlap(None, canonical_ids(["a"]))
+    check_id_overlap(events, None)
+
+
+@pytest.mark.parametrize(
+    ("event_ids", "customer_ids", "spelling"),
+    [
+        (["a", "b"], [" a", "b "], "surrounding spaces"),
+        (["ab", "cd"], ["AB", "CD"], "letter case"),
+        (["7", "12"], ["0007", "0012"], "leading zeros"),
+    ],
+)
+def test_no_overlap_names_the_spelling_difference(event_ids, customer_ids, spelling):
+    with pytest.raises(DataValidationError, match=rf"0.0% .* once {spelling} is ignored"):
+        check_id_overlap(canonical_ids(event_ids), canonical_ids(customer_ids))
+
+
+def test_overlap_threshold_decides_between_error_and_warning():
+    events = canonical_ids(["a", "b", "c"])
+    customers = canonical_ids(["a", "b", "x", "y"])
+    with pytest.raises(DataValidationError, match=r"50.0% \(2 of 4\).*below .* \(60%\)"):
+        check_id_overlap(events, customers, {"min_id_overlap": 0.6})
+    with pytest.warns(DataQualityWarning, match=r"50.0% \(2 of 4\).* e.g. 'x', 'y'"):
+        check_id_overlap(events, customers, {"min_id_overlap": 0.5})
+    with pytest.raises(ConfigError, match=r"min_id_overlap '1\.5' must be a share"):
+        check_id_overlap(events, customers, {"min_id_overlap": 1.5})
