@@ -364,14 +364,13 @@ def test_overridden_path_on_a_fresh_clone_does_not_simulate(override, tmp_path, 
     assert not (tmp_path / "data").exists()
 
 
-def test_byte_order_mark_is_read_as_utf8(tmp_path, mlflow_store):
+def test_byte_order_mark_is_read_as_utf8(tmp_path):
     overrides = csv_events(tmp_path, b"\xef\xbb\xbf" + events_text().encode())
-    result = analyze.run(compose_app("analyze", [*overrides, "analysis=rfm"]))
+    dataset = load_dataset(to_plain(compose_app("analyze", overrides).data))
 
-    assert result["rfm_customers"] == len(IDS)
-    client = MlflowClient(tracking_uri=mlflow_store)
-    (logged,) = client.search_runs([client.get_experiment_by_name("analyses-sim").experiment_id])
-    assert logged.info.status == "FINISHED"
+    assert dataset.events.columns[0] == "customer_id"
+    assert sorted(dataset.events["customer_id"].unique()) == IDS
+    assert len(dataset.events) == N_ROWS
 
 
 def test_declared_latin1_encoding_is_honoured(tmp_path):

@@ -227,7 +227,7 @@ def read_delimited(
     if names is not None:
         arguments.append(f"names = [{', '.join(map(sql_literal, names))}]")
     source = f"select * from read_csv({', '.join(arguments)}"
-    with duckdb.connect() as con:
+    with connect_database(None, what) as con:
         try:
             columns = con.sql(f"{source})").columns
             as_text = [column for column in text_columns if column in columns]
@@ -338,15 +338,19 @@ def read_sql(spec: Mapping, what: str) -> pd.DataFrame:
 
 
 def connect_database(database: Path | None, what: str) -> duckdb.DuckDBPyConnection:
-    """An in-memory connection, or a database file opened read-only."""
-    if database is None:
-        return duckdb.connect()
+    """An in-memory connection, or a database file opened read-only.
+
+    The progress bar is off: DuckDB draws it on stderr for reads over two seconds, where
+    it would mix with the apps' one-line messages.
+    """
     try:
-        return duckdb.connect(str(database), read_only=True)
+        con = duckdb.connect(str(database), read_only=True) if database else duckdb.connect()
     except duckdb.Error as error:
         raise ConfigError(
             f"{what}.database: cannot open {database} as a DuckDB database ({summarise(error)})"
         ) from None
+    con.execute("set enable_progress_bar = false")
+    return con
 
 
 def relation_to_pandas(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
