@@ -55,11 +55,10 @@ def budget(trials: int | None) -> list[str]:
 
 
 def train_once(overrides: list[str], label: str) -> tuple[dict, float]:
-    """One ``train.run`` on a fresh study (a unique name, so no trial is resumed); wall seconds."""
+    """One ``train.run`` on a fresh study (so no trial is resumed); wall seconds."""
     from behaviorlab.apps import train
 
-    stamp = time.strftime("%Y%m%d%H%M%S")
-    cfg = compose_train([*overrides, f"study_name=bench-{label}-{stamp}-{os.getpid()}"])
+    cfg = compose_train([*overrides, "tuning.fresh=true", f"study_prefix=bench-{label}"])
     start = time.perf_counter()
     metrics = train.run(cfg)
     return metrics, time.perf_counter() - start

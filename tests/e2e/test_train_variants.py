@@ -87,7 +87,6 @@ def train_command(data_dir: Path, seed: int) -> list[str]:
         "explain.max_rows=100",
         "registry.promote_after_training=false",
         f"seed={seed}",
-        f"study_name=concurrent-{seed}",
     ]
 
 

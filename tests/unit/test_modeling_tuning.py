@@ -1,14 +1,23 @@
 """Search spaces as data, and studies that resume after an interruption."""
 
+import copy
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 
 import optuna
 import pytest
 
 from behaviorlab.errors import ConfigError
-from behaviorlab.modeling.tuning import count_finished, open_study, run_study, suggest_params
+from behaviorlab.modeling.tuning import (
+    count_finished,
+    open_study,
+    run_study,
+    study_identity,
+    study_name,
+    suggest_params,
+)
 
 SPACE = {
     "num_leaves": {"type": "int", "low": 8, "high": 128, "log": True},
@@ -90,6 +99,61 @@ def test_resumed_sampler_does_not_replay_earlier_trials(tmp_path):
     study = run_study(open_study(storage, "replay", TUNING), quadratic, TUNING | {"n_trials": 4})
     rates = [trial.params["learning_rate"] for trial in study.trials]
     assert len(set(rates)) == 4
+
+
+IDENTITY = {
+    "data_fingerprint": "f00d",
+    "task": {"name": "churn", "horizon_days": 30, "snapshots": {"every_days": 30}},
+    "features": {"windows": [7, 30], "top_events": ["login", "purchase"]},
+    "split": {"kind": "out_of_time", "held_out_fraction": 0.3, "salt": "split"},
+    "model": {"kind": "lightgbm", "estimator": {"_target_": "x.Y"}, "search_space": SPACE},
+    "permute_labels": False,
+    "seed": 7,
+    "gate_holdout_fraction": 0.2,
+    "gate_salt": "gate",
+}
+CHANGED = {
+    "data_fingerprint": "beef",
+    "task": IDENTITY["task"] | {"horizon_days": 20},
+    "features": IDENTITY["features"] | {"top_events": ["login"]},
+    "split": IDENTITY["split"] | {"held_out_fraction": 0.25},
+    "model": IDENTITY["model"] | {"search_space": {"num_leaves": SPACE["num_leaves"]}},
+    "permute_labels": True,
+    "seed": 8,
+    "gate_holdout_fraction": None,
+    "gate_salt": "other",
+}
+
+
+def test_study_identity_is_stable_and_ignores_key_order():
+    reordered = {key: IDENTITY[key] for key in reversed(IDENTITY)}
+    reordered["task"] = dict(reversed(IDENTITY["task"].items()))
+    assert study_identity(**IDENTITY) == study_identity(**reordered)
+    assert study_identity(**IDENTITY) == study_identity(**copy.deepcopy(IDENTITY))
+
+
+@pytest.mark.parametrize("component", sorted(CHANGED))
+def test_study_identity_changes_with_each_component(component):
+    assert set(CHANGED) == set(IDENTITY)
+    assert study_identity(**IDENTITY | {component: CHANGED[component]}) != study_identity(
+        **IDENTITY
+    )
+
+
+def test_missing_gate_holdout_keys_give_their_own_identity():
+    missing = IDENTITY | {"gate_holdout_fraction": None, "gate_salt": None}
+    assert study_identity(**missing) == study_identity(**copy.deepcopy(missing))
+    assert study_identity(**missing) != study_identity(**IDENTITY)
+
+
+def test_study_name_is_prefixed_and_a_fresh_one_is_distinct():
+    identity = study_identity(**IDENTITY)
+    assert study_name("churn-sim-lightgbm", identity) == f"churn-sim-lightgbm-{identity}"
+    at = datetime(2026, 3, 1, 12, 30, 5, 123456, tzinfo=UTC)
+    fresh = study_name("churn-sim-lightgbm", identity, at)
+    assert fresh == f"churn-sim-lightgbm-{identity}-fresh-20260301T123005123456Z"
+    later = study_name("churn-sim-lightgbm", identity, at + timedelta(microseconds=1))
+    assert later != fresh
 
 
 KILLED_WORKER = """

@@ -62,7 +62,7 @@ class RegistryConfig:
 class TrainConfig:
     seed: int = 7
     run_name: str = MISSING
-    study_name: str = MISSING
+    study_prefix: str = MISSING
     permute_labels: bool = False
     optuna_storage: str = MISSING
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)

@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from behaviorlab.data.sources import load_dataset
 from behaviorlab.features.builder import build_training_table
 from behaviorlab.modeling.gate_holdout import carve_gate_holdout, latest_cutoff_rows
 from behaviorlab.modeling.pipeline import train_model
+from behaviorlab.modeling.tuning import study_identity, study_name
 from behaviorlab.scoring.drift import profile_features
 from behaviorlab.tracking import models, runs
 
@@ -60,12 +62,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             evaluation_cfg=to_plain(cfg.evaluation),
             explain_cfg=to_plain(cfg.explain),
             storage_url=cfg.optuna_storage,
-            study_name=cfg.study_name,
+            study_name=name_study(cfg, dataset, table),
             on_trial_end=log_trial,
             permute_labels=cfg.permute_labels,
         )
         log_result(result)
         log_gate_rows(cfg, result.model, gate_rows)
+        log_study(result)
         spec = model_spec(cfg, table)
         model_uri = models.log_behavior_model(result.model, spec, table.frame)
         outcome = register_and_gate(cfg, model_uri, parent.info.run_id, dataset, result, table)
@@ -109,6 +112,45 @@ def log_context(cfg: DictConfig, dataset, table) -> None:
         }
     )
     runs.log_input_table(frame, name=f"{cfg.data.name}-{cfg.task.name}", source=str(table.path))
+
+
+def name_study(cfg: DictConfig, dataset, table) -> str:
+    """The study for exactly this problem: resumed on a rerun, new when anything it tunes differs.
+
+    ``tuning.fresh`` starts a new study under a timestamped name and leaves the old one intact.
+    """
+    identity = study_identity(
+        data_fingerprint=dataset.fingerprint,
+        task=to_plain(cfg.task),
+        features=table.resolved_features,
+        split=to_plain(cfg.split),
+        model=to_plain(cfg.model),
+        permute_labels=bool(cfg.permute_labels),
+        seed=int(cfg.seed),
+        gate_holdout_fraction=OmegaConf.select(cfg, "registry.gate.holdout_fraction"),
+        gate_salt=OmegaConf.select(cfg, "registry.gate.salt"),
+    )
+    fresh_at = datetime.now(UTC) if cfg.tuning.get("fresh", False) else None
+    return study_name(cfg.study_prefix, identity, fresh_at)
+
+
+def log_study(result) -> None:
+    """Which study the parameters came from and how many of its trials this run ran itself."""
+    runs.set_tags(
+        {
+            "tuning.study": result.study.study_name,
+            "tuning.trials_run": result.trials_run,
+            "tuning.trials_reused": result.trials_reused,
+        }
+    )
+
+
+def study_line(result) -> str:
+    """The summary line that says whether the trials were run now or reused from a study."""
+    name, ran, reused = result.study.study_name, result.trials_run, result.trials_reused
+    if reused:
+        return f"resumed study {name}: reused {reused} trials, ran {ran}"
+    return f"study {name}: ran {ran} trials, reused 0"
 
 
 def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -227,6 +269,7 @@ def print_summary(cfg: DictConfig, table, result, outcome: dict) -> None:
         f"test ROC AUC {metrics['roc_auc']:.3f}, PR AUC {metrics['pr_auc']:.3f}, "
         f"Brier {metrics['brier']:.4f}"
     )
+    print(study_line(result))
     if outcome:
         print(
             f"registered {outcome['model_name']} v{outcome['model_version']}"
