@@ -208,7 +208,8 @@ def freeze_attributes(
         return
     params["columns"] = describe_attributes(customers, params, skip=events_named)
     params["signup"] = SIGNUP_AT in customers.columns
-    params["table"] = "as_of" if VALID_FROM in customers.columns else "static"
+    timing = "as_of" if VALID_FROM in customers.columns else "static"
+    params["table"] = timing if params["columns"] or params["signup"] else None
 
 
 def describe_event_attributes(
