@@ -212,12 +212,23 @@ HELD_OUT: dict[str, Callable[[pd.DataFrame, Mapping[str, Any], Periods], np.ndar
 }
 
 
-def split_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
-    """Train on earlier dates, validate on the next, test on the latest, grouped by customer."""
+def snapshots_of(cfg: Mapping[str, Any]) -> str:
+    """The snapshot kind the periods follow: ``calendar`` or ``relative``."""
     snapshots = str(cfg.get("snapshots") or "calendar")
     if snapshots not in PERIODS:
         raise ConfigError(f"split.snapshots must be one of {sorted(PERIODS)}, got {snapshots!r}")
-    periods = PERIODS[snapshots](table, cfg)
+    return snapshots
+
+
+def out_of_time_periods(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Periods:
+    """The date bounds of the out-of-time parts (rows from ``test_start`` on are tested)."""
+    return PERIODS[snapshots_of(cfg)](table, cfg)
+
+
+def split_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
+    """Train on earlier dates, validate on the next, test on the latest, grouped by customer."""
+    snapshots = snapshots_of(cfg)
+    periods = out_of_time_periods(table, cfg)
     salt = str(cfg.get("salt", "split"))
     held_out = HELD_OUT[snapshots](table, cfg, periods)
     cutoff = table[CUTOFF].to_numpy()
