@@ -4,6 +4,7 @@ that unwind cleanly (runs ended, temporary files removed) when SIGTERM or SIGINT
 
 import contextlib
 import functools
+import logging
 import os
 import signal
 import sys
@@ -57,7 +58,7 @@ def entry_point(main: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(EXIT_USER_ERROR)
         except Stopped as stop:
             print(str(stop), file=sys.stderr)
-            sys.exit(128 + stop.signum)
+            exit_at_once(128 + stop.signum)
 
     return guarded
 
@@ -87,6 +88,19 @@ def stopping_on_signals() -> Iterator[None]:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def exit_at_once(status: int) -> None:
+    """Flush the output and logs, then exit without the interpreter's teardown.
+
+    Called once a stopped job has unwound (runs ended, temporary files removed): tearing
+    down this many C extensions takes seconds that a scheduler's grace period lacks.
+    """
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(status)
 
 
 @contextlib.contextmanager

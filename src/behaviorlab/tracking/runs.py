@@ -94,7 +94,7 @@ def open_run(
     run = mlflow.start_run(
         experiment_id=experiment_id,
         run_name=run_name,
-        tags=dict(tags or {}) | process_tags(),
+        tags=dict(tags or {}) | describe_process(),
     )
     every = float(tracking.get("heartbeat_seconds") or DEFAULT_HEARTBEAT_SECONDS)
     with beating_heart(every), ending_with_outcome(run):
@@ -106,12 +106,14 @@ def open_child_run(
     run_name: str, tags: Mapping[str, str] | None = None
 ) -> Iterator[mlflow.ActiveRun]:
     """A run nested under the active one, ended like its parent."""
-    run = mlflow.start_run(run_name=run_name, nested=True, tags=dict(tags or {}) | process_tags())
+    run = mlflow.start_run(
+        run_name=run_name, nested=True, tags=dict(tags or {}) | describe_process()
+    )
     with ending_with_outcome(run):
         yield run
 
 
-def process_tags() -> dict[str, str]:
+def describe_process() -> dict[str, str]:
     """Where the run's job lives: enough for a later job to tell whether it still does."""
     pid = os.getpid()
     started = process_start_time(pid)
@@ -127,7 +129,7 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def status_after(error: BaseException | None) -> str:
+def choose_status(error: BaseException | None) -> str:
     """How a run ends after its body: an interrupt may say (SIGTERM ends it KILLED)."""
     if error is None:
         return FINISHED
@@ -144,7 +146,7 @@ def ending_with_outcome(run: mlflow.ActiveRun) -> Iterator[None]:
     try:
         yield
     except BaseException as error:
-        end_runs_through(run_id, status_after(error))
+        end_runs_through(run_id, choose_status(error))
         if isinstance(error, KeyboardInterrupt):
             with contextlib.suppress(Exception):
                 MlflowClient().set_tag(run_id, END_REASON_TAG, str(error) or "interrupted")
@@ -199,17 +201,17 @@ def end_abandoned_runs(experiment_id: str, stale_after_minutes: float | None) ->
     client = MlflowClient()
     here = host_name()
     ended = []
-    for run in running_runs(client, experiment_id):
-        reason = abandonment(run, here, time.time(), stale_after_minutes)
+    for run in find_running_runs(client, experiment_id):
+        reason = judge_abandonment(run, here, time.time(), stale_after_minutes)
         if reason is None:
             continue
         client.set_tag(run.info.run_id, END_REASON_TAG, reason)
-        client.set_terminated(run.info.run_id, KILLED, end_time=int(last_seen(run) * 1000))
+        client.set_terminated(run.info.run_id, KILLED, end_time=int(read_last_seen(run) * 1000))
         ended.append(run.info.run_id)
     return ended
 
 
-def running_runs(client: MlflowClient, experiment_id: str) -> list:
+def find_running_runs(client: MlflowClient, experiment_id: str) -> list:
     """Every RUNNING run of the experiment, page by page."""
     found, token = [], None
     while True:
@@ -222,7 +224,7 @@ def running_runs(client: MlflowClient, experiment_id: str) -> list:
             return found
 
 
-def abandonment(run, host: str, now: float, stale_after_minutes: float | None) -> str | None:
+def judge_abandonment(run, host: str, now: float, stale_after_minutes: float | None) -> str | None:
     """Why the run's job is known to be gone, or None while it may still be running."""
     tags = run.data.tags
     pid = tags.get(PID_TAG, "")
@@ -233,13 +235,13 @@ def abandonment(run, host: str, now: float, stale_after_minutes: float | None) -
         return f"process {pid} on {host} ended without ending the run"
     if stale_after_minutes is None:
         return None
-    silent_minutes = (now - last_seen(run)) / 60
+    silent_minutes = (now - read_last_seen(run)) / 60
     if silent_minutes <= float(stale_after_minutes):
         return None
     return f"no heartbeat from {tags.get(HOST_TAG, 'its host')} for {silent_minutes:.0f} minutes"
 
 
-def last_seen(run) -> float:
+def read_last_seen(run) -> float:
     """When the run's job was last known alive (epoch seconds): its heartbeat, else its start."""
     stamp = run.data.tags.get(HEARTBEAT_TAG)
     if stamp:
@@ -303,7 +305,7 @@ def log_child_run(
         start_time=start_ms,
         tags={"mlflow.parentRunId": parent.info.run_id, "mlflow.runName": run_name}
         | {key: str(value) for key, value in tags.items()}
-        | process_tags(),
+        | describe_process(),
         run_name=run_name,
     )
     run_id = child.info.run_id
@@ -318,7 +320,7 @@ def log_child_run(
             params=[Param(key, _short(value)) for key, value in params.items()],
         )
     except BaseException as error:
-        client.set_terminated(run_id, status=status_after(error))
+        client.set_terminated(run_id, status=choose_status(error))
         raise
     client.set_terminated(run_id, status=status, end_time=end_ms)
     return run_id
