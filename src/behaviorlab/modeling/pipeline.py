@@ -197,8 +197,7 @@ def pooled_test_frame(table: pd.DataFrame, splits: Sequence[Split], fits: Sequen
 
 
 def summarise_splits(table: pd.DataFrame, plan: SplitPlan) -> dict[str, float]:
-    """Row counts and label rates per part: the mean fold for CV, test rows summed (pooled),
-    and the rows tuning saw."""
+    """Rows and label rates per part (mean fold for CV, test rows summed) and tuning's rows."""
     summaries = pd.DataFrame([summarise_split(table, split) for split in plan.folds])
     summary = summaries.mean().to_dict() | {"n_splits": len(plan.folds)}
     summary["test_rows"] = int(summaries["test_rows"].sum())
