@@ -4,10 +4,12 @@ The apps run as subprocesses of the virtualenv's console scripts, killed mid-wor
 user (Ctrl-C), ``timeout``/a scheduler (SIGTERM) or the kernel (SIGKILL) would.
 """
 
+import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import optuna
@@ -17,6 +19,9 @@ from mlflow.tracking import MlflowClient
 
 from behaviorlab.apps import analyze, promote, score, simulate, train
 from behaviorlab.apps.common import EXIT_USER_ERROR
+from behaviorlab.processes import host_name
+from behaviorlab.scoring.batch import remove_abandoned_temporaries
+from behaviorlab.tracking import runs
 from tests.e2e.test_registry_and_scoring import SCRIPTS, data_overrides, script_env
 from tests.helpers import compose_config
 
@@ -240,3 +245,53 @@ def test_bad_override_from_the_command_line_exits_2_without_traceback(tmp_path):
         " (Key 'n_customer' is not in struct)"
     ]
     assert not (tmp_path / "sim").exists()
+
+
+def test_opening_a_run_ends_only_the_runs_whose_job_is_gone():
+    client = MlflowClient()
+    experiment_id = runs.ensure_experiment("faults")
+    long_ago = datetime.now(UTC) - timedelta(minutes=45)
+    here = runs.describe_process()
+
+    def running(tags: dict) -> str:
+        return client.create_run(experiment_id, tags=tags).info.run_id
+
+    silent = running({"host": "elsewhere", "pid": "1", "heartbeat": long_ago.isoformat()})
+    beating = running({"host": "elsewhere", "pid": "1", "heartbeat": runs.utc_now()})
+    reused_pid = running(here | {"pid_started": "1.0"})
+    alive = running(here)
+
+    with runs.open_run({"experiment_name": "faults", "stale_after_minutes": 30}, "next"):
+        pass
+    status = {run_id: client.get_run(run_id).info.status for run_id in (silent, beating)}
+    status |= {run_id: client.get_run(run_id).info.status for run_id in (reused_pid, alive)}
+    assert status == {silent: "KILLED", beating: "RUNNING", reused_pid: "KILLED", alive: "RUNNING"}
+    assert (
+        "no heartbeat from elsewhere for 45 minutes"
+        in client.get_run(silent).data.tags["end_reason"]
+    )
+    for run_id in (beating, alive):
+        client.set_terminated(run_id)
+
+
+def test_scoring_removes_only_the_temporary_files_whose_writer_is_gone(tmp_path):
+    out = tmp_path / "scores.parquet"
+    finished = subprocess.Popen(["true"])
+    finished.wait()
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        name = f".scores.parquet.{host_name()}"
+        dead = tmp_path / f"{name}.{finished.pid}.tmp"
+        reused = tmp_path / f"{name}.1.tmp"
+        live = tmp_path / f"{name}.{sleeper.pid}.tmp"
+        other_host = tmp_path / f".scores.parquet.elsewhere.{finished.pid}.tmp"
+        for path in (dead, reused, live, other_host):
+            path.write_bytes(b"partial")
+        os.utime(reused, (0, 0))
+        removed = remove_abandoned_temporaries(out)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert sorted(removed) == sorted([dead, reused])
+    assert live.exists()
+    assert other_host.exists()
