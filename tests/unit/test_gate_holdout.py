@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from behaviorlab.errors import ConfigError
-from behaviorlab.modeling.gate_holdout import carve_gate_holdout, latest_cutoff_rows
+from behaviorlab.modeling.gate_holdout import carve_gate_holdout, rows_in_test_period
 
 
 def panel(n_customers: int = 2000, n_cutoffs: int = 3) -> pd.DataFrame:
@@ -56,10 +56,10 @@ def test_fraction_outside_zero_one_is_refused(fraction):
         carve_gate_holdout(panel(10), fraction, "gate")
 
 
-def test_latest_cutoff_rows_keeps_the_latest_cutoffs_or_all():
+def test_rows_in_test_period_keeps_rows_from_the_test_start_or_all():
     table = panel(50)
-    latest = latest_cutoff_rows(table, 1)
+    latest = rows_in_test_period(table, table["cutoff"].max())
     assert set(latest["cutoff"]) == {table["cutoff"].max()}
-    assert len(latest_cutoff_rows(table, 2)) == 100
+    assert len(rows_in_test_period(table, table["cutoff"].min())) == len(table)
     single = table.assign(cutoff=pd.NaT)
-    assert len(latest_cutoff_rows(single, None)) == len(single)
+    assert len(rows_in_test_period(single, None)) == len(single)

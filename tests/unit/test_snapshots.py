@@ -93,6 +93,22 @@ def test_relative_snapshots_are_signup_plus_n_days_and_skip_unknown_signups():
     pdt.assert_frame_equal(got, snapshots_of([("a", "2024-01-15 08:00"), ("c", "2024-01-17")]))
 
 
+def test_relative_snapshots_take_one_row_per_customer_of_a_timed_table():
+    customers = pd.DataFrame(
+        {
+            "customer_id": pd.array(["a", "a", "b"], dtype="str"),
+            "signup_at": pd.to_datetime(
+                ["2024-01-01", "2024-01-01", "2024-01-05"], format="ISO8601"
+            ).astype("datetime64[us]"),
+            "valid_from": pd.to_datetime(
+                ["2024-01-01", "2024-03-01", "2024-01-05"], format="ISO8601"
+            ).astype("datetime64[us]"),
+        }
+    )
+    got = make_relative_snapshots(customers, 14)
+    pdt.assert_frame_equal(got, snapshots_of([("a", "2024-01-15"), ("b", "2024-01-19")]))
+
+
 def test_relative_snapshots_need_a_signup_column():
     with pytest.raises(DataValidationError, match="signup_at"):
         make_relative_snapshots(pd.DataFrame({"customer_id": ["a"]}), 14)

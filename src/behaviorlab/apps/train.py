@@ -17,8 +17,9 @@ from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.features.builder import build_training_table
-from behaviorlab.modeling.gate_holdout import carve_gate_holdout, latest_cutoff_rows
+from behaviorlab.modeling.gate_holdout import carve_gate_holdout, rows_in_test_period
 from behaviorlab.modeling.pipeline import train_model
+from behaviorlab.modeling.splits import out_of_time_periods
 from behaviorlab.modeling.tuning import study_identity, study_name
 from behaviorlab.scoring.drift import profile_features
 from behaviorlab.tracking import models, runs
@@ -206,8 +207,13 @@ def hold_out_gate_customers(cfg: DictConfig, table):
     train_frame, gate_frame = carve_gate_holdout(
         table.frame, float(gate.holdout_fraction), str(gate.salt)
     )
-    n_latest = cfg.split.get("n_test_cutoffs", 1) if cfg.split.kind == "out_of_time" else None
-    return dataclasses.replace(table, frame=train_frame), latest_cutoff_rows(gate_frame, n_latest)
+    test_start = (
+        out_of_time_periods(table.frame, to_plain(cfg.split)).test_start
+        if cfg.split.kind == "out_of_time"
+        else None
+    )
+    gate_rows = rows_in_test_period(gate_frame, test_start)
+    return dataclasses.replace(table, frame=train_frame), gate_rows
 
 
 def log_gate_rows(cfg: DictConfig, model, gate_rows) -> None:

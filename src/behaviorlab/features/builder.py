@@ -189,15 +189,8 @@ def label_table(
         return label_from_attributes(rows_at_task_cutoff(customers, task), task)
     if events is None:
         raise ConfigError(f"task {task.get('name')!r} needs an event log")
-    snapshots = make_snapshots(events, one_row_each(customers), task.get("snapshots", {}))
+    snapshots = make_snapshots(events, customers, task.get("snapshots", {}))
     return label_snapshots(events, snapshots, task, data_end)
-
-
-def one_row_each(customers: pd.DataFrame | None) -> pd.DataFrame | None:
-    """A customer's first row of a table with ``valid_from`` (signup does not change)."""
-    if customers is None or VALID_FROM not in customers.columns:
-        return customers
-    return customers.sort_values([CUSTOMER_ID, VALID_FROM]).drop_duplicates(CUSTOMER_ID)
 
 
 def rows_at_task_cutoff(customers: pd.DataFrame | None, task: dict) -> pd.DataFrame | None:

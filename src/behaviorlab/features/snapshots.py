@@ -50,12 +50,17 @@ def make_calendar_snapshots(
 
 
 def make_relative_snapshots(customers: pd.DataFrame, days_after_signup: int) -> pd.DataFrame:
-    """One row per customer with a signup date, at signup + N days (trial conversion tasks)."""
+    """One row per customer with a signup date, at signup + N days (trial conversion tasks).
+
+    A customer table with ``valid_from`` has several rows per customer; the earliest signup
+    counts, so a customer never gets two snapshots.
+    """
     if customers is None or SIGNUP_AT not in customers.columns:
         raise DataValidationError(
             f"relative snapshots need a customer table with a `{SIGNUP_AT}` column"
         )
     known = customers.loc[customers[SIGNUP_AT].notna(), [CUSTOMER_ID, SIGNUP_AT]]
+    known = known.sort_values(SIGNUP_AT, kind="stable").drop_duplicates(CUSTOMER_ID)
     cutoff = known[SIGNUP_AT].astype(TIMESTAMP_DTYPE) + pd.Timedelta(days=int(days_after_signup))
     return sort_snapshots(pd.DataFrame({CUSTOMER_ID: known[CUSTOMER_ID], CUTOFF: cutoff}))
 

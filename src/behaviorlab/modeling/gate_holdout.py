@@ -6,9 +6,10 @@ same customers (same salt and fraction, recorded on each version), so the champi
 later challenger can be compared on rows neither of them saw, whatever data each was
 trained on and whichever split kind it used.
 
-Which of those rows the gate scores: under the out-of-time split, the gate customers at
-the latest ``n_test_cutoffs`` cutoffs they have (the period a deployed model faces next); for
-a customer-CV table (one cutoff, or cutoffs without time order) all of them.
+Which of those rows the gate scores: under the out-of-time split, the gate customers'
+rows in the test period (the latest cutoffs, or the latest snapshot dates for relative
+snapshots: the period a deployed model faces next); for a customer-CV table (one cutoff,
+or cutoffs without time order) all of them.
 """
 
 import numpy as np
@@ -34,9 +35,8 @@ def carve_gate_holdout(
     return table[~gate].reset_index(drop=True), table[gate].reset_index(drop=True)
 
 
-def latest_cutoff_rows(rows: pd.DataFrame, n_latest: int | None) -> pd.DataFrame:
-    """The rows at the ``n_latest`` latest cutoffs; every row when ``n_latest`` is None."""
-    if n_latest is None:
+def rows_in_test_period(rows: pd.DataFrame, test_start) -> pd.DataFrame:
+    """The rows from ``test_start`` on (the out-of-time test period); every row when None."""
+    if test_start is None:
         return rows.reset_index(drop=True)
-    latest = np.sort(rows[CUTOFF].dropna().unique())[-int(n_latest) :]
-    return rows[rows[CUTOFF].isin(latest)].reset_index(drop=True)
+    return rows[rows[CUTOFF] >= test_start].reset_index(drop=True)
