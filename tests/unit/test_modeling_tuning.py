@@ -11,6 +11,7 @@ import pytest
 
 from behaviorlab.errors import ConfigError
 from behaviorlab.modeling.tuning import (
+    TrialCounter,
     count_finished,
     open_study,
     run_study,
@@ -53,6 +54,14 @@ def test_unknown_space_type_is_a_config_error():
     study = optuna.create_study()
     with pytest.raises(ConfigError, match="unknown type"):
         suggest_params(study.ask(), {"x": {"type": "uniform", "low": 0, "high": 1}})
+
+
+def test_trial_counter_counts_only_the_trials_this_job_finished(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    run_study(open_study(storage, "shared", TUNING), quadratic, TUNING | {"n_trials": 2})
+    counter = TrialCounter()
+    study = run_study(open_study(storage, "shared", TUNING), quadratic, TUNING, [counter])
+    assert (counter.finished, count_finished(study)) == (4, 6)
 
 
 def test_study_resumes_after_a_failed_trial_keeping_finished_ones(tmp_path):
@@ -111,6 +120,7 @@ IDENTITY = {
     "seed": 7,
     "gate_holdout_fraction": 0.2,
     "gate_salt": "gate",
+    "code_version": "0.1.0:abc:def",
 }
 CHANGED = {
     "data_fingerprint": "beef",
@@ -122,6 +132,7 @@ CHANGED = {
     "seed": 8,
     "gate_holdout_fraction": None,
     "gate_salt": "other",
+    "code_version": "0.1.0:abc:123",
 }
 
 

@@ -11,12 +11,14 @@ import hydra
 import optuna
 from omegaconf import DictConfig, OmegaConf
 
+from behaviorlab import __version__, modeling
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
 from behaviorlab.apps.promotion import GATE_FILE, promote_version, record_not_gated
 from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.features.builder import build_training_table
+from behaviorlab.features.cache import FEATURES_DIR, source_hash
 from behaviorlab.modeling.gate_holdout import carve_gate_holdout, rows_in_test_period
 from behaviorlab.modeling.pipeline import train_model
 from behaviorlab.modeling.splits import out_of_time_periods
@@ -115,6 +117,12 @@ def log_context(cfg: DictConfig, dataset, table) -> None:
     runs.log_input_table(frame, name=f"{cfg.data.name}-{cfg.task.name}", source=str(table.path))
 
 
+def code_version() -> str:
+    """The package version and a hash of the code that builds features and scores trials."""
+    sources = (source_hash(FEATURES_DIR), source_hash(Path(modeling.__file__).resolve().parent))
+    return ":".join((__version__, *(digest[:12] for digest in sources)))
+
+
 def name_study(cfg: DictConfig, dataset, table) -> str:
     """The study for exactly this problem: resumed on a rerun, new when anything it tunes differs.
 
@@ -130,6 +138,7 @@ def name_study(cfg: DictConfig, dataset, table) -> str:
         seed=int(cfg.seed),
         gate_holdout_fraction=OmegaConf.select(cfg, "registry.gate.holdout_fraction"),
         gate_salt=OmegaConf.select(cfg, "registry.gate.salt"),
+        code_version=code_version(),
     )
     fresh_at = datetime.now(UTC) if cfg.tuning.get("fresh", False) else None
     return study_name(cfg.study_prefix, identity, fresh_at)

@@ -33,6 +33,7 @@ from behaviorlab.modeling.splits import (
 )
 from behaviorlab.modeling.tuning import (
     TrialCallback,
+    TrialCounter,
     count_finished,
     open_study,
     run_study,
@@ -130,8 +131,9 @@ def tune(
     """
     study = open_study(storage_url, study_name, tuning_cfg)
     reused = count_finished(study)
-    run_study(study, make_objective(X, y, split, model_cfg), tuning_cfg, callbacks)
-    return study, reused, count_finished(study) - reused
+    counter = TrialCounter()
+    run_study(study, make_objective(X, y, split, model_cfg), tuning_cfg, [*callbacks, counter])
+    return study, reused, counter.finished
 
 
 def best_params_of(study: optuna.Study) -> dict[str, Any]:

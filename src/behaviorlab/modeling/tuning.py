@@ -33,12 +33,14 @@ def study_identity(
     seed: int,
     gate_holdout_fraction: float | None,
     gate_salt: str | None,
+    code_version: str,
 ) -> str:
     """Short hash of everything that decides which trials a study holds and what they mean.
 
     Two trainings share a study (and so its trials and best parameters) only when the data,
     the resolved task, features, split and model (estimator and search space), the label
-    permutation, the seed and the gate's holdout rows are all the same.
+    permutation, the seed, the gate's holdout rows and the code that builds features and
+    scores trials are all the same.
     """
     components = {
         "data_fingerprint": data_fingerprint,
@@ -50,6 +52,7 @@ def study_identity(
         "seed": seed,
         "gate_holdout_fraction": gate_holdout_fraction,
         "gate_salt": gate_salt,
+        "code_version": code_version,
     }
     text = json.dumps(components, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:IDENTITY_LENGTH]
@@ -123,6 +126,19 @@ def open_study(storage_url: str, study_name: str, cfg: Mapping[str, Any]) -> opt
     offset = len(study.get_trials(deepcopy=False))
     study.sampler = instantiate(sampler_cfg, seed=None if seed is None else seed + offset)
     return study
+
+
+class TrialCounter:
+    """Counts the trials this process finished; another worker's trials in a shared study
+    are neither reused nor run by this job, so they must not be reported as its own."""
+
+    def __init__(self):
+        self.finished = 0
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """Count a trial that ended COMPLETE or PRUNED."""
+        if trial.state in FINISHED:
+            self.finished += 1
 
 
 def run_study(
