@@ -242,7 +242,7 @@ def test_bad_override_from_the_command_line_exits_2_without_traceback(tmp_path):
     assert result.returncode == EXIT_USER_ERROR
     assert result.stderr.strip().splitlines() == [
         "error: Could not override 'n_customer'. To append to your config use +n_customer=10"
-        " (Key 'n_customer' is not in struct)"
+        " (Key 'n_customer' not in 'SimulateConfig')"
     ]
     assert not (tmp_path / "sim").exists()
 

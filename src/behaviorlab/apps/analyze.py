@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from behaviorlab.analysis.pipeline import ANALYSES, Inputs, Result
 from behaviorlab.analysis.report import Section, render_report
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
+from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.errors import ConfigError
 from behaviorlab.tracking import runs
@@ -24,7 +25,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     Returns the metrics, the output folder and the report path.
     """
-    settings = to_plain(cfg.analysis) or {}
+    sections = to_plain(cfg.analysis) or {}
+    settings = {name: section for name, section in sections.items() if section is not None}
     chosen = [name for name in ANALYSES if name in settings]
     unknown = sorted(set(settings) - set(ANALYSES))
     if unknown or not chosen:
@@ -132,9 +134,15 @@ def flatten(settings: dict, prefix: str = "") -> dict[str, Any]:
 
 
 @entry_point
+def main() -> None:
+    """Console entry point: register the typed schemas, then let Hydra compose and run."""
+    register_schemas()
+    compose_and_run()
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="analyze")
-def main(cfg: DictConfig) -> None:
-    """Command-line entry point; prints where the report is."""
+def compose_and_run(cfg: DictConfig) -> None:
+    """Run one composed config; print where the report is."""
     result = run(cfg)
     print(f"analyses written to {result['output_dir']}\nreport: {result['report']}")
 

@@ -7,14 +7,21 @@ from omegaconf import DictConfig
 
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
 from behaviorlab.apps.promotion import promote_version, rollback
+from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.errors import ConfigError
 from behaviorlab.tracking import models, runs
 
 
 @entry_point
+def main() -> None:
+    """Console entry point: register the typed schemas, then let Hydra compose and run."""
+    register_schemas()
+    compose_and_run()
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="promote")
-def main(cfg: DictConfig) -> None:
-    """Console entry point."""
+def compose_and_run(cfg: DictConfig) -> None:
+    """Promote or roll back with one composed config."""
     run(cfg)
 
 
@@ -33,3 +40,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     outcome = promote_version(cfg, name, version)
     print(outcome["decision_line"])
     return outcome
+
+
+if __name__ == "__main__":
+    main()

@@ -9,6 +9,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
+from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.errors import ConfigError
 from behaviorlab.scoring.batch import default_cutoff, score_chunks, scoring_snapshots, write_scores
@@ -16,9 +17,15 @@ from behaviorlab.tracking import models, runs
 
 
 @entry_point
+def main() -> None:
+    """Console entry point: register the typed schemas, then let Hydra compose and run."""
+    register_schemas()
+    compose_and_run()
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="score")
-def main(cfg: DictConfig) -> None:
-    """Console entry point."""
+def compose_and_run(cfg: DictConfig) -> None:
+    """Score with one composed config."""
     run(cfg)
 
 
@@ -114,3 +121,7 @@ def print_summary(name, version, cutoff, path, summary) -> None:
         for row in warned.itertuples():
             print(f"  warning: feature {row.feature} drifted (PSI {row.psi:.2f})")
     print(f"  scores: {path}")
+
+
+if __name__ == "__main__":
+    main()

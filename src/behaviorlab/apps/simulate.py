@@ -4,6 +4,7 @@ import hydra
 from omegaconf import DictConfig
 
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error
+from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.simulator import write_simulation
 
 
@@ -40,10 +41,16 @@ def format_summary(summary: dict) -> str:
 
 
 @entry_point
+def main() -> None:
+    """Console entry point: register the typed schemas, then let Hydra compose and run."""
+    register_schemas()
+    compose_and_run()
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="simulate")
 @exit_on_user_error
-def main(cfg: DictConfig) -> None:
-    """Console entry point."""
+def compose_and_run(cfg: DictConfig) -> None:
+    """Simulate with one composed config and print the summary."""
     print(format_summary(run(cfg)))
 
 

@@ -140,7 +140,7 @@ def name_study(cfg: DictConfig, dataset, table) -> str:
         gate_salt=OmegaConf.select(cfg, "registry.gate.salt"),
         code_version=code_version(),
     )
-    fresh_at = datetime.now(UTC) if cfg.tuning.get("fresh", False) else None
+    fresh_at = datetime.now(UTC) if cfg.tuning.fresh else None
     return study_name(cfg.study_prefix, identity, fresh_at)
 
 
@@ -290,3 +290,7 @@ def print_summary(cfg: DictConfig, table, result, outcome: dict) -> None:
             f"registered {outcome['model_name']} v{outcome['model_version']}"
             + (f"; {outcome['decision_line']}" if "decision_line" in outcome else "")
         )
+
+
+if __name__ == "__main__":
+    main()

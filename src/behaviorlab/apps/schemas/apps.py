@@ -1,0 +1,140 @@
+"""Schemas of each app's primary config: its own keys, and the groups it composes."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from behaviorlab.apps.schemas.analysis import AnalysisConfig
+from behaviorlab.apps.schemas.groups import (
+    DataConfig,
+    FeaturesConfig,
+    ModelConfig,
+    PathsConfig,
+    RegistryConfig,
+    SplitConfig,
+    TaskConfig,
+    TrackingConfig,
+    TuningConfig,
+)
+
+
+@dataclass
+class CalibrationConfig:
+    method: str = MISSING
+
+
+@dataclass
+class EvaluationConfig:
+    threshold: float = MISSING
+    top_k_fracs: list[float] = MISSING
+    n_bins: int = MISSING
+
+
+@dataclass
+class ExplainConfig:
+    max_rows: int = MISSING
+    n_dependence: int = MISSING
+    seed: int = MISSING
+
+
+@dataclass
+class ScoringConfig:
+    tiers: dict[str, float] = MISSING
+    reason_tiers: list[str] = MISSING
+    n_reasons: int = MISSING
+
+
+@dataclass
+class TrainConfig:
+    seed: int = MISSING
+    run_name: str = MISSING
+    study_prefix: str = MISSING
+    permute_labels: bool = MISSING
+    optuna_storage: str = MISSING
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    paths: PathsConfig = MISSING
+    data: DataConfig = MISSING
+    task: TaskConfig = MISSING
+    features: FeaturesConfig = MISSING
+    model: ModelConfig = MISSING
+    split: SplitConfig = MISSING
+    tuning: TuningConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    registry: RegistryConfig = MISSING
+
+
+@dataclass
+class DuckDBOutputConfig:
+    database: str = MISSING
+    table: str = MISSING
+
+
+@dataclass
+class ScoreOutputConfig:
+    path: str = MISSING
+    duckdb: DuckDBOutputConfig | None = MISSING
+
+
+@dataclass
+class ScoreConfig:
+    registered_model: str = MISSING
+    cutoff: str | None = MISSING
+    window_days: int | None = MISSING
+    chunk_size: int = MISSING
+    reason_tiers: list[str] = MISSING
+    psi_warn: float = MISSING
+    progress: bool = MISSING
+    output: ScoreOutputConfig = MISSING
+    experiment_name: str = MISSING
+    paths: PathsConfig = MISSING
+    data: DataConfig = MISSING
+    tracking: TrackingConfig = MISSING
+
+
+@dataclass
+class PromoteConfig:
+    action: str = MISSING
+    version: str = MISSING
+    paths: PathsConfig = MISSING
+    data: DataConfig = MISSING
+    task: TaskConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    registry: RegistryConfig = MISSING
+
+
+@dataclass
+class AnalyzeConfig:
+    run_name: str = MISSING
+    experiment_name: str = MISSING
+    output_dir: str = MISSING
+    truth_path: str | None = MISSING
+    paths: PathsConfig = MISSING
+    data: DataConfig = MISSING
+    tracking: TrackingConfig = MISSING
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+
+
+@dataclass
+class SimulateConfig:
+    n_customers: int = MISSING
+    seed: int = MISSING
+    start: str = MISSING
+    end: str = MISSING
+    oracle_cutoff: str | None = MISSING
+    horizon_days: int = MISSING
+    out_dir: str = MISSING
+    chunk_customers: int = MISSING
+    paths: PathsConfig = MISSING
+
+
+APP_SCHEMAS: dict[str, Any] = {
+    "train_schema": TrainConfig,
+    "score_schema": ScoreConfig,
+    "promote_schema": PromoteConfig,
+    "analyze_schema": AnalyzeConfig,
+    "simulate_schema": SimulateConfig,
+}
