@@ -91,7 +91,7 @@ def test_bootstrap_bounds_agree_with_scipy_paired_bootstrap(metric):
 
 def test_bootstrap_of_a_model_against_itself_is_zero():
     y, p, _ = paired_case(200, 3)
-    result = bootstrap_differences(y, p, p, n_boot=100, seed=0)
+    result = bootstrap_differences(y, p, p, n_boot=100, seed=0, alpha=0.05)
     for metric in METRIC_FUNCTIONS:
         assert result[metric] == {"point": 0.0, "low": 0.0, "high": 0.0}
 

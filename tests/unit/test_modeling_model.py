@@ -37,7 +37,7 @@ def lightgbm_model():
 
 @pytest.fixture(scope="module")
 def logistic_model():
-    return fitted(LogisticEstimator({"C": 1.0, "l1_ratio": 0.0}))
+    return fitted(LogisticEstimator({"C": 1.0, "l1_ratio": 0.0}, seed=0))
 
 
 @pytest.mark.parametrize("name", ["lightgbm_model", "logistic_model"])
@@ -141,8 +141,8 @@ def test_balanced_class_weight_raises_scores_of_a_rare_class():
     table = make_table(1500, 1, seed=4)
     rare = table[(table["label"] == 0) | (np.arange(len(table)) % 5 == 0)]
     y = rare["label"].to_numpy()
-    plain = LogisticEstimator({"C": 1.0}).fit(rare[FEATURES], y)
-    balanced = LogisticEstimator({"C": 1.0}, class_weight="balanced").fit(rare[FEATURES], y)
+    plain = LogisticEstimator({"C": 1.0}, seed=0).fit(rare[FEATURES], y)
+    balanced = LogisticEstimator({"C": 1.0}, class_weight="balanced", seed=0).fit(rare[FEATURES], y)
     plain_mean = plain.predict_raw(rare[FEATURES]).mean()
     assert plain_mean == pytest.approx(y.mean(), abs=0.02)
     assert balanced.predict_raw(rare[FEATURES]).mean() > plain_mean + 0.15
@@ -151,7 +151,9 @@ def test_balanced_class_weight_raises_scores_of_a_rare_class():
 def test_logistic_handles_numeric_category_levels_with_missing_values():
     table = make_table(600, 1, seed=6)
     table["plan"] = pd.Categorical(table["plan"].cat.codes.where(table["plan"].notna()))
-    estimator = LogisticEstimator({"C": 1.0}).fit(table[FEATURES], table["label"].to_numpy())
+    estimator = LogisticEstimator({"C": 1.0}, seed=0).fit(
+        table[FEATURES], table["label"].to_numpy()
+    )
     contributions = estimator.contributions(table[FEATURES])
     assert contributions["plan"].nunique() == 4  # three levels and missing
     assert roc_auc_score(table["label"], estimator.predict_raw(table[FEATURES])) > 0.7

@@ -18,14 +18,14 @@ from tests.unit.test_modeling_data import CATEGORICAL, FEATURES, make_table
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 EVALUATION = {"threshold": 0.5, "top_k_fracs": [0.05, 0.1, 0.2], "n_bins": 10}
-EXPLAIN = {"max_rows": 300, "n_dependence": 2}
+EXPLAIN = {"max_rows": 300, "n_dependence": 2, "seed": 0}
 
 
 def load(group: str, name: str, **overrides) -> dict:
     """A config file of this room resolved against a seed, with overrides merged in."""
-    node = OmegaConf.merge(
-        {"seed": 7}, {"node": OmegaConf.load(CONF / group / f"{name}.yaml")}, {"node": overrides}
-    )
+    values = OmegaConf.load(CONF / group / f"{name}.yaml")
+    del values["defaults"]
+    node = OmegaConf.merge({"seed": 7}, {"node": values}, {"node": overrides})
     return OmegaConf.to_container(node, resolve=True)["node"]
 
 

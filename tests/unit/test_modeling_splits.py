@@ -14,11 +14,20 @@ from tests.unit.test_modeling_data import make_table
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
 PARTS = ("train", "valid", "calibrate", "test")
+# conf/split/out_of_time.yaml's values, for a task without a label horizon.
 OUT_OF_TIME = {
     "kind": "out_of_time",
+    "snapshots": "calendar",
     "n_valid_cutoffs": 1,
     "n_test_cutoffs": 1,
+    "gap_cutoffs": 0,
     "held_out_fraction": 0.3,
+    "valid_share": 0.2,
+    "test_share": 0.2,
+    "horizon_days": None,
+    "calibration_share": 0.5,
+    "salt": "split",
+    "seed": 7,
 }
 
 
@@ -52,7 +61,14 @@ def test_out_of_time_with_one_cutoff_suggests_customer_cv():
         make_splits(table, OUT_OF_TIME)
 
 
-CV = {"n_folds": 4, "tuning_fraction": 0.2, "valid_fraction": 0.2, "seed": 3}
+CV = {
+    "kind": "customer_cv",
+    "n_folds": 4,
+    "tuning_fraction": 0.2,
+    "valid_fraction": 0.2,
+    "calibration_share": 0.5,
+    "seed": 3,
+}
 
 
 def test_customer_cv_folds_partition_rows_and_never_share_customers():
@@ -124,7 +140,7 @@ def grid_table(cutoffs: list[str], n_customers: int = 200) -> pd.DataFrame:
 def test_training_labels_never_watch_the_validation_period():
     cutoffs = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-03-20", "2024-04-10", "2024-05-20"]
     table = grid_table(cutoffs)
-    cfg = {"kind": "out_of_time", "held_out_fraction": 0.3, "horizon_days": 30}
+    cfg = OUT_OF_TIME | {"horizon_days": 30}
     split = split_out_of_time(table, cfg)
     valid_start = table["cutoff"].iloc[split.valid].min()
     train_cutoffs = table["cutoff"].iloc[split.train]
@@ -135,7 +151,7 @@ def test_training_labels_never_watch_the_validation_period():
 
 def test_overlapping_validation_and_test_labels_are_refused():
     cutoffs = pd.date_range("2024-01-01", periods=6, freq="28D").strftime("%Y-%m-%d").tolist()
-    cfg = {"kind": "out_of_time", "held_out_fraction": 0.3, "horizon_days": 30}
+    cfg = OUT_OF_TIME | {"horizon_days": 30}
     with pytest.raises(ConfigError, match="horizon apart"):
         split_out_of_time(grid_table(cutoffs), cfg)
 
@@ -144,7 +160,7 @@ def test_single_class_validation_is_refused_before_tuning():
     cutoffs = ["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"]
     table = grid_table(cutoffs).assign(label=0)
     with pytest.raises(ConfigError, match="one label class"):
-        split_out_of_time(table, {"kind": "out_of_time", "held_out_fraction": 0.3})
+        split_out_of_time(table, OUT_OF_TIME)
 
 
 def relative_table(days: int, n_customers: int = 3000, seed: int = 0) -> pd.DataFrame:
@@ -162,10 +178,13 @@ def relative_table(days: int, n_customers: int = 3000, seed: int = 0) -> pd.Data
 
 def out_of_time_config(snapshots: str, horizon_days: int) -> dict:
     """conf/split/out_of_time.yaml resolved against a task with these snapshots."""
+    split = OmegaConf.load(CONF / "split" / "out_of_time.yaml")
+    del split["defaults"]
     root = OmegaConf.create(
         {
+            "seed": 7,
             "task": {"horizon_days": horizon_days, "snapshots": {"kind": snapshots}},
-            "split": OmegaConf.load(CONF / "split" / "out_of_time.yaml"),
+            "split": split,
         }
     )
     return OmegaConf.to_container(root, resolve=True)["split"]

@@ -1,6 +1,7 @@
 """Search spaces as data, and studies that resume after an interruption."""
 
 import copy
+import json
 import subprocess
 import sys
 import time
@@ -28,9 +29,21 @@ SPACE = {
 }
 TUNING = {
     "n_trials": 6,
+    "timeout": None,
     "direction": "maximize",
+    "show_progress_bar": False,
     "sampler": {"_target_": "optuna.samplers.TPESampler", "seed": 1, "n_startup_trials": 3},
     "pruner": {"_target_": "optuna.pruners.MedianPruner", "n_startup_trials": 2},
+    "heartbeat_interval": None,
+    "grace_period": None,
+}
+# A heartbeat of 1 s and a grace period of 1 s: a killed trial is failed on the next resume.
+KILLED = TUNING | {
+    "n_trials": 5,
+    "heartbeat_interval": 1,
+    "grace_period": 1,
+    "sampler": {"_target_": "optuna.samplers.TPESampler", "seed": 0},
+    "pruner": None,
 }
 
 
@@ -168,11 +181,10 @@ def test_study_name_is_prefixed_and_a_fresh_one_is_distinct():
 
 
 KILLED_WORKER = """
-import os, sys, time
+import json, os, sys, time
 from behaviorlab.modeling.tuning import open_study, run_study, suggest_params
 space = {"x": {"type": "float", "low": 0.0, "high": 1.0}}
-cfg = {"n_trials": 5, "heartbeat_interval": 1, "grace_period": 1,
-       "sampler": {"_target_": "optuna.samplers.TPESampler", "seed": 0}}
+cfg = json.loads(sys.argv[2])
 
 def objective(trial):
     if trial.number == 2:
@@ -187,9 +199,11 @@ run_study(open_study(sys.argv[1], "killed", cfg), objective, cfg)
 @pytest.mark.slow
 def test_study_resumes_after_its_process_was_killed(tmp_path):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
-    worker = subprocess.run([sys.executable, "-c", KILLED_WORKER, storage], check=False)
+    worker = subprocess.run(
+        [sys.executable, "-c", KILLED_WORKER, storage, json.dumps(KILLED)], check=False
+    )
     assert worker.returncode == 9
-    cfg = {"n_trials": 5, "heartbeat_interval": 1, "grace_period": 1}
+    cfg = KILLED | {"sampler": {"_target_": "optuna.samplers.TPESampler"}}
     before = open_study(storage, "killed", cfg).trials
     assert [trial.state.name for trial in before] == ["COMPLETE", "COMPLETE", "RUNNING"]
     time.sleep(2.5)

@@ -63,7 +63,7 @@ CALIBRATORS: dict[str, Callable[[], Any]] = {
 
 def fit_calibrator(p: np.ndarray, y: np.ndarray, cfg: Mapping[str, Any]):
     """The calibrator named by ``cfg['method']``, fitted on calibration-row predictions."""
-    method = cfg.get("method", "isotonic")
+    method = cfg["method"]
     if method not in CALIBRATORS:
         raise ConfigError(f"unknown calibration method {method!r}; choose {sorted(CALIBRATORS)}")
     return CALIBRATORS[method]().fit(np.asarray(p, dtype=float), np.asarray(y))

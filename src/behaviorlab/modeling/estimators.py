@@ -65,7 +65,8 @@ class LightGBMEstimator:
         monotone_constraints: Mapping[str, int] | None = None,
         report_every: int = 10,
         n_jobs: int = 1,
-        seed: int = 0,
+        *,
+        seed: int,
     ):
         self.params = params
         self.base_params = base_params
@@ -184,7 +185,8 @@ class LogisticEstimator:
         log1p: bool = True,
         solver: str = "liblinear",
         max_iter: int = 1000,
-        seed: int = 0,
+        *,
+        seed: int,
     ):
         self.params = params
         self.class_weight = class_weight

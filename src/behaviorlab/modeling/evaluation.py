@@ -172,9 +172,9 @@ def bootstrap_differences(
     y: np.ndarray,
     p_new: np.ndarray,
     p_old: np.ndarray,
-    n_boot: int = 1000,
-    seed: int = 0,
-    alpha: float = 0.05,
+    n_boot: int,
+    seed: int,
+    alpha: float,
 ) -> dict[str, dict[str, float]]:
     """Paired bootstrap of metric(new) - metric(old) on the same resampled rows.
 

@@ -46,7 +46,7 @@ def decide_against_champion(
     ``1 - alpha`` quantile). ``identical`` says both models gave the same predictions.
     """
     metric, margin = gate["metric"], float(gate["margin"])
-    confidence = 1 - float(gate.get("alpha", 0.05))
+    confidence = 1 - float(gate["alpha"])
     gain = differences[metric]
     figures = {
         f"challenger_{metric}": challenger[metric],
@@ -63,7 +63,7 @@ def decide_against_champion(
     )
     if not gain["low"] > margin:
         return Decision(False, f"{evidence} does not clear margin {margin}", figures)
-    broken = broken_guards(differences, gate.get("guards", {}))
+    broken = broken_guards(differences, gate["guards"])
     if broken:
         return Decision(False, f"{evidence} but guard surely worse: {', '.join(broken)}", figures)
     return Decision(True, f"{evidence} clears margin {margin}", figures)

@@ -102,7 +102,7 @@ def make_objective(X: pd.DataFrame, y: np.ndarray, split: Split, model_cfg: Mapp
     """Validation ROC AUC of one trial's hyperparameters, trained on the split's train rows."""
 
     def objective(trial: optuna.Trial) -> float:
-        params = suggest_params(trial, model_cfg.get("search_space"))
+        params = suggest_params(trial, model_cfg["search_space"])
         estimator = build_estimator(model_cfg, params).fit(
             X.iloc[split.train],
             y[split.train],
@@ -221,8 +221,8 @@ def evaluate(
     metrics = compute_metrics(
         y,
         test_frame["probability"].to_numpy(),
-        threshold=float(evaluation_cfg.get("threshold", 0.5)),
-        top_k_fracs=tuple(evaluation_cfg.get("top_k_fracs", (0.05, 0.1, 0.2))),
+        threshold=float(evaluation_cfg["threshold"]),
+        top_k_fracs=tuple(evaluation_cfg["top_k_fracs"]),
     )
     metrics["roc_auc_uncalibrated"] = float(roc_auc_score(y, test_frame["raw_probability"]))
     metrics["brier_uncalibrated"] = float(brier_score_loss(y, test_frame["raw_probability"]))
@@ -241,10 +241,10 @@ def evaluation_figures(test_frame: pd.DataFrame, evaluation_cfg: Mapping[str, An
         "roc": plots.plot_roc(y, p),
         "pr": plots.plot_pr(y, p),
         "calibration": plots.plot_calibration(
-            y, test_frame["raw_probability"].to_numpy(), p, int(evaluation_cfg.get("n_bins", 10))
+            y, test_frame["raw_probability"].to_numpy(), p, int(evaluation_cfg["n_bins"])
         ),
         "gains": plots.plot_gains(lift),
-        "confusion": plots.plot_confusion(y, p, float(evaluation_cfg.get("threshold", 0.5))),
+        "confusion": plots.plot_confusion(y, p, float(evaluation_cfg["threshold"])),
     }
 
 
@@ -252,14 +252,12 @@ def explain(
     model: CalibratedModel, table: pd.DataFrame, explain_cfg: Mapping[str, Any]
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Figure]]:
     """SHAP sample, global importance and shap figures on a capped sample of rows."""
-    rows = sample_rows(
-        table, int(explain_cfg.get("max_rows", 2000)), int(explain_cfg.get("seed", 0))
-    )
+    rows = sample_rows(table, int(explain_cfg["max_rows"]), int(explain_cfg["seed"]))
     sample = contributions_sample(model, rows)
     importance = shap_importance(sample[model.feature_names])
     explanation = build_explanation(model, rows, sample)
     figures = shap_figures(
-        explanation, importance, int(explain_cfg.get("n_dependence", 5)), model.categories_
+        explanation, importance, int(explain_cfg["n_dependence"]), model.categories_
     )
     tables = {
         "shap_sample": sample,
@@ -269,7 +267,7 @@ def explain(
     return tables, figures
 
 
-def permute_learning_labels(y: np.ndarray, split: Split, seed: int = 0) -> np.ndarray:
+def permute_learning_labels(y: np.ndarray, split: Split, seed: int) -> np.ndarray:
     """Shuffle the labels of the split's learning rows, keeping its test labels true.
 
     Learning rows are train, valid and calibrate: everything the model, early stopping and
@@ -319,7 +317,7 @@ def train_model(
     X = prepare_features(table, feature_names, categories)
     y = table[LABEL].to_numpy().astype(int)
     plan = make_splits(table, split_cfg)
-    seed = int(split_cfg.get("seed", 0))
+    seed = int(split_cfg["seed"])
     callbacks = [on_trial_end] if on_trial_end is not None else []
     study, reused, ran = tune(
         X,
@@ -362,7 +360,7 @@ def train_model(
     lift = lift_table(
         test_frame[LABEL].to_numpy(),
         test_frame["probability"].to_numpy(),
-        int(evaluation_cfg.get("n_bins", 10)),
+        int(evaluation_cfg["n_bins"]),
     )
     test_rows = table.iloc[plan.test_rows()]
     explain_tables, explain_figures = explain(final.model, test_rows, explain_cfg)

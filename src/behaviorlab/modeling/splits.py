@@ -88,17 +88,17 @@ def hash_customers(customer_ids: pd.Series, salt: str) -> np.ndarray:
     return (hashed % HASH_BUCKETS) / HASH_BUCKETS
 
 
-def check_share(cfg: Mapping[str, Any], key: str, default: float) -> float:
+def check_share(cfg: Mapping[str, Any], key: str) -> float:
     """A fraction strictly between 0 and 1, or a clear config error."""
-    value = float(cfg.get(key, default))
+    value = float(cfg[key])
     if not 0 < value < 1:
         raise ConfigError(f"split.{key} must be strictly between 0 and 1, got {value}")
     return value
 
 
 def horizon_of(cfg: Mapping[str, Any]) -> np.timedelta64:
-    """The label horizon as a timedelta (zero when the task has none)."""
-    return np.timedelta64(int(cfg.get("horizon_days") or 0), "D")
+    """The label horizon as a timedelta; ``horizon_days: null`` says the task has none."""
+    return np.timedelta64(int(cfg["horizon_days"] or 0), "D")
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,9 @@ class Periods:
 
 def calendar_periods(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Periods:
     """Periods on shared cutoff dates: the latest ones for test, the ones before for valid."""
-    n_valid = int(cfg.get("n_valid_cutoffs", 1))
-    n_test = int(cfg.get("n_test_cutoffs", 1))
-    gap = int(cfg.get("gap_cutoffs", 0))
+    n_valid = int(cfg["n_valid_cutoffs"])
+    n_test = int(cfg["n_test_cutoffs"])
+    gap = int(cfg["gap_cutoffs"])
     cutoffs = np.sort(table[CUTOFF].unique())
     needed = n_valid + n_test + gap + 1
     if len(cutoffs) < needed:
@@ -132,8 +132,8 @@ def calendar_periods(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Periods:
 
 def relative_periods(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Periods:
     """Periods on shares of the rows ordered by snapshot date (per-customer cutoffs)."""
-    test_share = check_share(cfg, "test_share", 0.2)
-    valid_share = check_share(cfg, "valid_share", 0.2)
+    test_share = check_share(cfg, "test_share")
+    valid_share = check_share(cfg, "valid_share")
     if test_share + valid_share >= 1:
         raise ConfigError("split.test_share + split.valid_share must leave rows for training")
     dates = np.sort(table[CUTOFF].to_numpy())
@@ -163,7 +163,7 @@ def describe_span(dates: np.ndarray) -> str:
 
 def explain_empty_part(part: str, snapshots: str, periods: Periods, cfg, dates) -> str:
     """Why no row of ``part`` survives the purge of overlapping label windows."""
-    horizon = int(cfg.get("horizon_days") or 0)
+    horizon = int(cfg["horizon_days"] or 0)
     start, end = (
         (periods.valid_start, periods.test_start)
         if part == "validation"
@@ -190,8 +190,8 @@ def explain_empty_part(part: str, snapshots: str, periods: Periods, cfg, dates) 
 
 def hold_out_by_hash(table: pd.DataFrame, cfg: Mapping[str, Any], periods: Periods) -> np.ndarray:
     """Calendar: a stable ``held_out_fraction`` of customers, who appear at every cutoff."""
-    salt = str(cfg.get("salt", "split"))
-    return hash_customers(table[CUSTOMER_ID], salt) < float(cfg.get("held_out_fraction", 0.3))
+    salt = str(cfg["salt"])
+    return hash_customers(table[CUSTOMER_ID], salt) < float(cfg["held_out_fraction"])
 
 
 def hold_out_by_first_date(
@@ -214,7 +214,7 @@ HELD_OUT: dict[str, Callable[[pd.DataFrame, Mapping[str, Any], Periods], np.ndar
 
 def snapshots_of(cfg: Mapping[str, Any]) -> str:
     """The snapshot kind the periods follow: ``calendar`` or ``relative``."""
-    snapshots = str(cfg.get("snapshots") or "calendar")
+    snapshots = str(cfg["snapshots"])
     if snapshots not in PERIODS:
         raise ConfigError(f"split.snapshots must be one of {sorted(PERIODS)}, got {snapshots!r}")
     return snapshots
@@ -229,7 +229,7 @@ def split_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
     """Train on earlier dates, validate on the next, test on the latest, grouped by customer."""
     snapshots = snapshots_of(cfg)
     periods = out_of_time_periods(table, cfg)
-    salt = str(cfg.get("salt", "split"))
+    salt = str(cfg["salt"])
     held_out = HELD_OUT[snapshots](table, cfg, periods)
     cutoff = table[CUTOFF].to_numpy()
     label_end = cutoff + horizon_of(cfg)
@@ -251,7 +251,7 @@ def split_out_of_time(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
             "out-of-time split: the validation period holds one label class only, so no "
             f"trial can be scored; {remedy}"
         )
-    share = check_share(cfg, "calibration_share", 0.5)
+    share = check_share(cfg, "calibration_share")
     calibrate = valid & (hash_customers(table[CUSTOMER_ID], f"{salt}|calibrate") < share)
     return Split(
         train=np.flatnonzero(train),
@@ -281,31 +281,27 @@ def carve_learning(
     table: pd.DataFrame, rows: np.ndarray, cfg: Mapping[str, Any], seed: int
 ) -> Split:
     """Learning rows into train, valid (early stopping) and calibrate, grouped by customer."""
-    valid_fraction = check_share(cfg, "valid_fraction", 0.2)
+    valid_fraction = check_share(cfg, "valid_fraction")
     train, held = carve_customers(table, rows, valid_fraction, seed)
-    valid, calibrate = carve_customers(
-        table, held, check_share(cfg, "calibration_share", 0.5), seed
-    )
+    valid, calibrate = carve_customers(table, held, check_share(cfg, "calibration_share"), seed)
     return Split(train=train, valid=valid, calibrate=calibrate)
 
 
 def split_all_rows(table: pd.DataFrame, cfg: Mapping[str, Any]) -> Split:
     """Every row for learning, none for test: the final refit after customer CV."""
-    return carve_learning(table, np.arange(len(table)), cfg, int(cfg.get("seed", 0)))
+    return carve_learning(table, np.arange(len(table)), cfg, int(cfg["seed"]))
 
 
 def plan_customer_cv(table: pd.DataFrame, cfg: Mapping[str, Any]) -> SplitPlan:
     """Tuning customers apart, then k stratified customer folds over the other customers."""
-    seed = int(cfg.get("seed", 0))
-    tuning_fraction = check_share(cfg, "tuning_fraction", 0.2)
+    seed = int(cfg["seed"])
+    tuning_fraction = check_share(cfg, "tuning_fraction")
     is_tuning = hash_customers(table[CUSTOMER_ID], f"{seed}|tuning") < tuning_fraction
     tuning_rows, rest = np.flatnonzero(is_tuning), np.flatnonzero(~is_tuning)
     tuning_train, tuning_valid = carve_customers(
-        table, tuning_rows, check_share(cfg, "valid_fraction", 0.2), seed
+        table, tuning_rows, check_share(cfg, "valid_fraction"), seed
     )
-    folds = StratifiedGroupKFold(
-        n_splits=int(cfg.get("n_folds", 5)), shuffle=True, random_state=seed
-    )
+    folds = StratifiedGroupKFold(n_splits=int(cfg["n_folds"]), shuffle=True, random_state=seed)
     labels = table[LABEL].to_numpy()[rest]
     groups = table[CUSTOMER_ID].to_numpy()[rest]
     splits = []
@@ -324,7 +320,7 @@ PLANNERS: dict[str, Callable[[pd.DataFrame, Mapping[str, Any]], SplitPlan]] = {
 
 def make_splits(table: pd.DataFrame, cfg: Mapping[str, Any]) -> SplitPlan:
     """The plan named by ``cfg['kind']``: one fold for out-of-time, k for customer CV."""
-    kind = cfg.get("kind")
+    kind = cfg["kind"]
     if kind not in PLANNERS:
         raise ConfigError(f"unknown split kind {kind!r}; choose one of {sorted(PLANNERS)}")
     return PLANNERS[kind](table, cfg)

@@ -101,8 +101,8 @@ def make_storage(storage_url: str, cfg: Mapping[str, Any]) -> optuna.storages.RD
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return optuna.storages.RDBStorage(
             storage_url,
-            heartbeat_interval=cfg.get("heartbeat_interval"),
-            grace_period=cfg.get("grace_period"),
+            heartbeat_interval=cfg["heartbeat_interval"],
+            grace_period=cfg["grace_period"],
         )
 
 
@@ -117,11 +117,11 @@ def open_study(storage_url: str, study_name: str, cfg: Mapping[str, Any]) -> opt
         study = optuna.create_study(
             storage=make_storage(storage_url, cfg),
             study_name=study_name,
-            direction=cfg.get("direction", "maximize"),
-            pruner=instantiate(cfg["pruner"]) if cfg.get("pruner") else None,
+            direction=cfg["direction"],
+            pruner=instantiate(cfg["pruner"]) if cfg["pruner"] else None,
             load_if_exists=True,
         )
-    sampler_cfg = dict(cfg.get("sampler") or {"_target_": "optuna.samplers.TPESampler"})
+    sampler_cfg = dict(cfg["sampler"])
     seed = sampler_cfg.pop("seed", None)
     offset = len(study.get_trials(deepcopy=False))
     study.sampler = instantiate(sampler_cfg, seed=None if seed is None else seed + offset)
@@ -152,15 +152,15 @@ def run_study(
     MaxTrialsCallback stops at ``n_trials`` finished trials in storage, so several workers
     sharing one study do not overshoot the budget together.
     """
-    n_trials = int(cfg.get("n_trials", 20))
+    n_trials = int(cfg["n_trials"])
     missing = n_trials - count_finished(study)
     if missing > 0:
         study.optimize(
             objective,
             n_trials=missing,
-            timeout=cfg.get("timeout"),
+            timeout=cfg["timeout"],
             callbacks=[*callbacks, optuna.study.MaxTrialsCallback(n_trials, states=FINISHED)],
-            show_progress_bar=bool(cfg.get("show_progress_bar", False)),
+            show_progress_bar=bool(cfg["show_progress_bar"]),
         )
     return study
 
