@@ -9,6 +9,16 @@ from behaviorlab.analysis import clusters
 from behaviorlab.analysis.behaviour import summarize_behaviour
 from behaviorlab.errors import ConfigError
 
+# conf/analysis/clusters.yaml's values.
+CLUSTERING = {
+    "k": None,
+    "k_range": [2, 3, 4, 5, 6, 7, 8],
+    "method": "kmeans",
+    "seed": 7,
+    "stability_seeds": 3,
+    "sample_size": 3000,
+}
+
 
 @pytest.fixture
 def features():
@@ -48,7 +58,9 @@ def test_scale_features_logs_standardises_and_drops_constants():
 
 def test_recovers_planted_groups_with_names_and_stability(features):
     outcome = clusters.cluster_customers(
-        features.drop(columns="segment"), k_range=[2, 3, 4, 5], seed=1, revenue="revenue"
+        features.drop(columns="segment"),
+        **CLUSTERING | {"k_range": [2, 3, 4, 5], "seed": 1},
+        revenue="revenue",
     )
     assert outcome.k == 3
     assert outcome.stability == pytest.approx(1.0)
@@ -65,12 +77,15 @@ def test_recovers_planted_groups_with_names_and_stability(features):
 
 def test_k_given_and_gaussian_mixture(features):
     outcome = clusters.cluster_customers(
-        features.drop(columns="segment"), k=2, k_range=[2, 3], method="gmm", seed=0
+        features.drop(columns="segment"),
+        **CLUSTERING | {"k": 2, "k_range": [2, 3], "method": "gmm", "seed": 0},
     )
     assert outcome.k == 2
     assert outcome.assignments["cluster"].nunique() == 2
     with pytest.raises(ConfigError, match="method"):
-        clusters.fit_labels(clusters.scale_features(features.drop(columns="segment")), 2, "dbscan")
+        clusters.fit_labels(
+            clusters.scale_features(features.drop(columns="segment")), 2, "dbscan", 0
+        )
 
 
 def test_name_clusters_adds_terms_until_names_differ():

@@ -33,7 +33,7 @@ def scale_features(features: pd.DataFrame) -> pd.DataFrame:
     return (filled[kept] - filled[kept].mean()) / spread[kept]
 
 
-def fit_labels(scaled: pd.DataFrame, k: int, method: str = "kmeans", seed: int = 0) -> np.ndarray:
+def fit_labels(scaled: pd.DataFrame, k: int, method: str, seed: int) -> np.ndarray:
     """Cluster labels 0..k-1 from one fit.
 
     One BLAS/OpenMP thread: these fits are small, and on a busy machine more threads
@@ -51,9 +51,9 @@ def fit_labels(scaled: pd.DataFrame, k: int, method: str = "kmeans", seed: int =
 def score_k(
     scaled: pd.DataFrame,
     k_range: Sequence[int],
-    method: str = "kmeans",
-    seed: int = 0,
-    sample_size: int = 5000,
+    method: str,
+    seed: int,
+    sample_size: int,
 ) -> pd.DataFrame:
     """Silhouette of each candidate k, on a fixed random sample (silhouette is quadratic)."""
     rng = np.random.default_rng(seed)
@@ -71,9 +71,7 @@ def score_k(
     return pd.DataFrame(rows)
 
 
-def measure_stability(
-    scaled: pd.DataFrame, k: int, method: str = "kmeans", seeds: Sequence[int] = (0, 1, 2)
-) -> float:
+def measure_stability(scaled: pd.DataFrame, k: int, method: str, seeds: Sequence[int]) -> float:
     """Mean adjusted Rand index between the labelings of every pair of seeds."""
     labelings = [fit_labels(scaled, k, method, seed) for seed in seeds]
     scores = [adjusted_rand_score(a, b) for a, b in combinations(labelings, 2)]
@@ -147,12 +145,13 @@ class Clustering:
 
 def cluster_customers(
     features: pd.DataFrame,
-    k: int | None = None,
-    k_range: Sequence[int] = (2, 3, 4, 5, 6, 7, 8),
-    method: str = "kmeans",
-    seed: int = 0,
-    stability_seeds: int = 3,
-    sample_size: int = 5000,
+    *,
+    k: int | None,
+    k_range: Sequence[int],
+    method: str,
+    seed: int,
+    stability_seeds: int,
+    sample_size: int,
     revenue: str | None = None,
 ) -> Clustering:
     """Cluster customers on their behavioural features and describe the clusters.

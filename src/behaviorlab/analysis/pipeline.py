@@ -62,8 +62,8 @@ class Result:
 
 def run_rfm(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
     """Scores, segments, the segment summary, the R x F grid and the brief."""
-    cutoff = pd.Timestamp(settings.get("cutoff") or inputs.cutoff)
-    scores = rfm.score_rfm(inputs.events, cutoff, settings.get("purchase_event", "purchase"))
+    cutoff = pd.Timestamp(settings["cutoff"] or inputs.cutoff)
+    scores = rfm.score_rfm(inputs.events, cutoff, settings["purchase_event"])
     segmented = rfm.assign_segments(scores, settings["segments"])
     summary = rfm.summarize_segments(segmented)
     has_amounts = AMOUNT in inputs.events
@@ -96,22 +96,22 @@ def rfm_key(segment: str) -> str:
 
 def run_cohorts(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
     """Period cohorts (matrices, heatmap, curves) and, if set, two behavioural cohorts."""
-    period = settings.get("period", "month")
+    period = settings["period"]
     anchors = cohorts.find_anchors(
         inputs.events,
         inputs.customers,
-        settings.get("anchor", "first_activity"),
-        settings.get("anchor_event"),
+        settings["anchor"],
+        settings["anchor_event"],
     )
     assigned = cohorts.assign_period_cohorts(anchors, period)
     options = {
         "period": period,
         "data_end": inputs.data_end,
-        "returning_event": settings.get("returning_event"),
-        "max_periods": int(settings.get("max_periods", 12)),
+        "returning_event": settings["returning_event"],
+        "max_periods": int(settings["max_periods"]),
     }
     table = cohorts.compute_retention(inputs.events, assigned, **options)
-    returning = settings.get("returning_event") or "any event"
+    returning = settings["returning_event"] or "any event"
     result = Result(
         name="cohorts",
         title="Cohort retention",
@@ -146,7 +146,7 @@ def run_cohorts(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
             if k in (1, 3, 6, 12)
         }
     )
-    behaviour = settings.get("behaviour")
+    behaviour = settings["behaviour"]
     if behaviour:
         add_behaviour_comparison(result, inputs, anchors, behaviour, options)
     result.text = describe_cohorts(result, period, returning)
@@ -161,7 +161,7 @@ def add_behaviour_comparison(
     options: Mapping[str, Any],
 ) -> None:
     """Split customers on "did X within N days of their start", compare their retention."""
-    event, within = behaviour["event"], float(behaviour.get("within_days", 7))
+    event, within = behaviour["event"], float(behaviour["within_days"])
     split = cohorts.assign_behaviour_cohorts(inputs.events, anchors, event, within)
     table = cohorts.compute_retention(inputs.events, split, **options)
     did, did_not = f"{event} within {within:g}d", f"no {event} within {within:g}d"
@@ -169,9 +169,9 @@ def add_behaviour_comparison(
         table,
         did,
         did_not,
-        int(behaviour.get("period", 1)),
-        behaviour.get("measure", "rate"),
-        float(behaviour.get("confidence", 0.95)),
+        int(behaviour["period"]),
+        behaviour["measure"],
+        float(behaviour["confidence"]),
     )
     result.details["behaviour_retention"] = table
     result.tables["behaviour_comparison"] = comparison.to_frame()
@@ -219,16 +219,14 @@ def describe_cohorts(result: Result, period: str, returning: str) -> str:
 
 def run_funnel(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
     """The funnel, its breakdowns and who drops at the biggest drop-off."""
-    if not settings.get("steps"):
+    if not settings["steps"]:
         raise ConfigError(
             "no funnel steps for this data set: set analysis.funnel.steps=[step1,step2,...]"
         )
     steps = funnels.parse_steps(settings["steps"])
-    window = pd.Timedelta(settings["window"]) if settings.get("window") else None
-    unit = settings.get("unit", "user")
-    journeys = funnels.trace_journeys(
-        inputs.events, steps, window, settings.get("ordering", "strict"), unit
-    )
+    window = pd.Timedelta(settings["window"]) if settings["window"] else None
+    unit = settings["unit"]
+    journeys = funnels.trace_journeys(inputs.events, steps, window, settings["ordering"], unit)
     if journeys.empty:
         raise DataValidationError(f"no {unit} reached the first funnel step '{steps[0].name}'")
     summary = funnels.summarize_funnel(journeys, steps)
@@ -252,16 +250,16 @@ def run_funnel(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
         },
     )
     attributes = inputs.attributes()
-    for by in breakdown_columns(settings.get("breakdown"), attributes):
+    for by in breakdown_columns(settings["breakdown"], attributes):
         grouped = funnels.summarize_funnel(
             journeys.merge(attributes[[CUSTOMER_ID, by]], on=CUSTOMER_ID, how="left"), steps, by
         )
         result.tables[f"funnel_by_{by}"] = grouped
         result.figures[f"funnel_by_{by}"] = charts.plot_funnel_breakdown(grouped, by)
     drop_step = funnels.find_biggest_drop(summary)
-    features = summarize_behaviour(
-        inputs.events, inputs.cutoff, settings.get("purchase_event", "purchase")
-    ).drop(columns=list(OUTCOME_FEATURES), errors="ignore")
+    features = summarize_behaviour(inputs.events, inputs.cutoff, settings["purchase_event"]).drop(
+        columns=list(OUTCOME_FEATURES), errors="ignore"
+    )
     drop = funnels.compare_drop(journeys, drop_step, attributes, features)
     drop_name = steps[drop_step - 1].name
     result.tables["funnel_drop_comparison"] = drop
@@ -337,24 +335,22 @@ def build_cluster_features(
 
 def run_clusters(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
     """Clusters on behavioural features at the end of the data, named and profiled."""
-    features = build_cluster_features(
-        inputs, settings.get("feature_spec") or {}, settings.get("features")
-    )
+    features = build_cluster_features(inputs, settings["feature_spec"] or {}, settings["features"])
     outcome = clusters.cluster_customers(
         features,
-        k=settings.get("k"),
-        k_range=settings.get("k_range", range(2, 9)),
-        method=settings.get("method", "kmeans"),
-        seed=int(settings.get("seed", 0)),
-        stability_seeds=int(settings.get("stability_seeds", 3)),
-        sample_size=int(settings.get("sample_size", 5000)),
+        k=settings["k"],
+        k_range=settings["k_range"],
+        method=settings["method"],
+        seed=int(settings["seed"]),
+        stability_seeds=int(settings["stability_seeds"]),
+        sample_size=int(settings["sample_size"]),
         revenue="monetary_total" if "monetary_total" in features else None,
     )
     metrics = {"clusters_k": outcome.k, "clusters_stability_ari": outcome.stability}
     metrics["clusters_silhouette"] = float(
         outcome.k_scores.set_index("k")["silhouette"].get(outcome.k, float("nan"))
     )
-    truth_column = settings.get("truth_column", "segment")
+    truth_column = settings["truth_column"]
     if inputs.truth is not None and truth_column in inputs.truth:
         metrics["clusters_truth_ari"] = clusters.agree_with_truth(
             outcome.assignments, inputs.truth, truth_column
