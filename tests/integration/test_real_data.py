@@ -7,6 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
+from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.data.validation import DataQualityWarning
 
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.shared_data
 def compose_data(name: str, shared_data: Path, extra: tuple[str, ...] = ()) -> dict:
     """The ``data`` group as an app sees it, with the real data folder filled in."""
     overrides = ["+paths=default", f"+data={name}", f"paths.shared_data={shared_data}", *extra]
+    register_schemas()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(overrides=overrides)
     return OmegaConf.to_container(cfg.data, resolve=True)
