@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from hydra.errors import ConfigCompositionException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
+from behaviorlab.data.validation import DataQualityWarning
 from behaviorlab.errors import BehaviorlabError
 
 EXIT_USER_ERROR = 2
@@ -49,7 +51,7 @@ def entry_point(main: Callable[..., Any]) -> Callable[..., Any]:
     def guarded(*args: Any, **kwargs: Any) -> Any:
         wants_trace = os.environ.get(HYDRA_FULL_ERROR) == "1"
         try:
-            with stopping_on_signals(), hydra_errors_raised():
+            with stopping_on_signals(), hydra_errors_raised(), data_warnings_on_one_line():
                 return main(*args, **kwargs)
         except HYDRA_USAGE_ERRORS as error:
             if wants_trace:
@@ -101,6 +103,25 @@ def exit_at_once(status: int) -> None:
         with contextlib.suppress(Exception):
             stream.flush()
     os._exit(status)
+
+
+@contextlib.contextmanager
+def data_warnings_on_one_line() -> Iterator[None]:
+    """Show a DataQualityWarning as one ``warning: ...`` line, like errors, without the
+    source line Python prints under it."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if not issubclass(category, DataQualityWarning):
+            previous(message, category, filename, lineno, file, line)
+            return
+        print(f"warning: {message}", file=file or sys.stderr)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
 
 
 @contextlib.contextmanager
