@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from behaviorlab.analysis.pipeline import ANALYSES, Inputs, Result
 from behaviorlab.analysis.report import Section, render_report
+from behaviorlab.apps.checks import ANALYZE_RULES, check_config
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
 from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.sources import load_dataset
@@ -25,6 +26,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     Returns the metrics, the output folder and the report path.
     """
+    check_config(cfg, ANALYZE_RULES)
     sections = to_plain(cfg.analysis) or {}
     settings = {name: section for name, section in sections.items() if section is not None}
     chosen = [name for name in ANALYSES if name in settings]

@@ -5,10 +5,10 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
+from behaviorlab.apps.checks import PROMOTE_RULES, check_config
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
 from behaviorlab.apps.promotion import promote_version, rollback
 from behaviorlab.apps.schemas import register_schemas
-from behaviorlab.errors import ConfigError
 from behaviorlab.tracking import models, runs
 
 
@@ -27,16 +27,16 @@ def compose_and_run(cfg: DictConfig) -> None:
 
 @exit_on_user_error
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Promote (gate) or roll back; return what happened."""
+    """Promote (gate) or roll back; return what happened.
+
+    Config values and the version reference are checked before any data is read.
+    """
+    check_config(cfg, PROMOTE_RULES)
     runs.configure(to_plain(cfg.tracking)["tracking_uri"])
     name = cfg.registry.model_name
     if cfg.action == "rollback":
         return {"champion": rollback(name)}
-    if cfg.action != "promote":
-        raise ConfigError(f"action must be promote or rollback, not {cfg.action!r}")
-    version = models.version_for(name, str(cfg.version))
-    if version is None:
-        raise ConfigError(f"registered model {name!r} has no version {cfg.version!r}")
+    version = models.resolve_reference(name, str(cfg.version), key="version")
     outcome = promote_version(cfg, name, version)
     print(outcome["decision_line"])
     return outcome

@@ -8,10 +8,10 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
+from behaviorlab.apps.checks import SCORE_RULES, check_config, check_reason_tiers
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
 from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.sources import load_dataset
-from behaviorlab.errors import ConfigError
 from behaviorlab.scoring.batch import default_cutoff, score_chunks, scoring_snapshots, write_scores
 from behaviorlab.tracking import models, runs
 
@@ -42,14 +42,17 @@ def parse_model_reference(reference: str) -> tuple[str, str]:
 
 @exit_on_user_error
 def run(cfg: DictConfig) -> dict[str, Any]:
-    """Score, write the file (atomically), log a scoring run; return the summary."""
+    """Score, write the file (atomically), log a scoring run; return the summary.
+
+    Config values and the model reference are checked before any data is read.
+    """
+    check_config(cfg, SCORE_RULES)
     tracking = to_plain(cfg.tracking)
     runs.configure(tracking["tracking_uri"])
     name, wanted = parse_model_reference(str(cfg.registered_model))
-    version = models.version_for(name, wanted)
-    if version is None:
-        raise ConfigError(f"registered model {name!r} has no version for {wanted!r}")
+    version = models.resolve_reference(name, wanted, key="registered_model")
     model, spec = models.load_behavior_model(f"models:/{name}/{version}")
+    check_reason_tiers(list(cfg.reason_tiers), spec["scoring"]["tiers"])
     dataset = load_dataset(to_plain(cfg.data))
     cutoff = pd.Timestamp(cfg.cutoff) if cfg.cutoff else default_cutoff(dataset.events)
     snapshots = scoring_snapshots(

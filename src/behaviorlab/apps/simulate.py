@@ -3,13 +3,16 @@
 import hydra
 from omegaconf import DictConfig
 
+from behaviorlab.apps.checks import SIMULATE_RULES, check_config
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error
 from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.simulator import write_simulation
 
 
+@exit_on_user_error
 def run(cfg: DictConfig) -> dict:
     """Simulate from a composed config into ``cfg.out_dir``; return the summary."""
+    check_config(cfg, SIMULATE_RULES)
     return write_simulation(
         out_dir=cfg.out_dir,
         n_customers=int(cfg.n_customers),

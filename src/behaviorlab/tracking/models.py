@@ -15,7 +15,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 import behaviorlab
-from behaviorlab.errors import RegistryError
+from behaviorlab.errors import ConfigError, RegistryError
 from behaviorlab.scoring.predict import score_features
 from behaviorlab.scoring.pyfunc import MODEL_FILE, SPEC_FILE, BehaviorModel
 
@@ -129,6 +129,40 @@ def version_for(name: str, wanted: str) -> str | None:
         if is_missing_alias(error):
             return None
         raise
+
+
+@registry_call
+def resolve_reference(name: str, wanted: str, key: str) -> str:
+    """The version a reference names (a number, an alias or `latest`), checked to exist.
+
+    Called before any data is read: a reference naming nothing is the user's error, a
+    ConfigError naming the config ``key`` and listing the versions and aliases that exist.
+    """
+    client = MlflowClient()
+    try:
+        aliases = dict(client.get_registered_model(name).aliases)
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        known = sorted(model.name for model in client.search_registered_models())
+        raise ConfigError(
+            f"{key}: no registered model named {name!r}; registered models: "
+            f"{', '.join(known[:20]) or 'none'}"
+        ) from None
+    versions = sorted(
+        int(found.version) for found in client.search_model_versions(f"name = '{name}'")
+    )
+    if wanted == "latest" and versions:
+        return str(versions[-1])
+    if wanted.isdigit() and int(wanted) in versions:
+        return str(int(wanted))
+    if wanted in aliases:
+        return str(aliases[wanted])
+    listed = ", ".join(f"{alias} -> v{version}" for alias, version in sorted(aliases.items()))
+    raise ConfigError(
+        f"{key}: {name} has no version or alias {wanted!r}; versions: "
+        f"{', '.join(map(str, versions)) or 'none'}; aliases: {listed or 'none'}"
+    )
 
 
 @registry_call
