@@ -12,6 +12,7 @@ import optuna
 from omegaconf import DictConfig, OmegaConf
 
 from behaviorlab import __version__, modeling
+from behaviorlab.apps.checks import TRAIN_RULES, check_config
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
 from behaviorlab.apps.promotion import GATE_FILE, promote_version, record_not_gated
 from behaviorlab.apps.schemas import register_schemas
@@ -45,6 +46,7 @@ def compose_and_run(cfg: DictConfig) -> None:
 @exit_on_user_error
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Train one model from a composed config; return its test metrics and registry outcome."""
+    check_config(cfg, TRAIN_RULES)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     dataset, table = load_training_table(cfg)
     table, gate_rows = hold_out_gate_customers(cfg, table)
