@@ -18,11 +18,11 @@ from behaviorlab.apps.promotion import GATE_FILE, promote_version, record_not_ga
 from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL
 from behaviorlab.data.sources import load_dataset
-from behaviorlab.features.builder import build_training_table
+from behaviorlab.features.builder import build_training_table, check_trainable
 from behaviorlab.features.cache import FEATURES_DIR, source_hash
 from behaviorlab.modeling.gate_holdout import carve_gate_holdout, rows_in_test_period
 from behaviorlab.modeling.pipeline import train_model
-from behaviorlab.modeling.splits import out_of_time_periods
+from behaviorlab.modeling.splits import make_splits, out_of_time_periods
 from behaviorlab.modeling.tuning import study_identity, study_name
 from behaviorlab.scoring.drift import profile_features
 from behaviorlab.tracking import models, runs
@@ -49,7 +49,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     check_config(cfg, TRAIN_RULES)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     dataset, table = load_training_table(cfg)
+    check_trainable(table.frame)
     table, gate_rows = hold_out_gate_customers(cfg, table)
+    check_learnable(cfg, table.frame)
     tracking = to_plain(cfg.tracking)
     tags = {"task": cfg.task.name, "data": cfg.data.name, "model": cfg.run_name}
     if cfg.permute_labels:
@@ -80,6 +82,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     summary = {**result.metrics, **outcome, "run_id": parent.info.run_id}
     print_summary(cfg, table, result, outcome)
     return summary
+
+
+def check_learnable(cfg: DictConfig, frame) -> None:
+    """Refuse an untrainable training part or an impossible split before a tracking run
+    opens, so such a job leaves no run, artifact or version behind."""
+    check_trainable(frame)
+    make_splits(frame, to_plain(cfg.split))
 
 
 def load_training_table(cfg: DictConfig, use_cache: bool = True):

@@ -219,13 +219,38 @@ def without_label_column(features: dict, task: dict) -> dict:
     return {**features, "attributes": attrs}
 
 
+def trainability_problem(table: pd.DataFrame) -> str | None:
+    """Why no model can learn from this table, or None when one can."""
+    if table.empty:
+        return (
+            "the training table has no rows: check the snapshots (cutoffs, horizon) against "
+            "the data's time range"
+        )
+    if table[LABEL].nunique() < 2:
+        return f"every training row has label {table[LABEL].iloc[0]}; a model needs both classes"
+    if table[CUSTOMER_ID].nunique() < 2:
+        return (
+            f"the training table holds one customer ({table[CUSTOMER_ID].iloc[0]}); splits "
+            "are grouped by customer, so a model needs several"
+        )
+    return None
+
+
+def check_trainable(table: pd.DataFrame) -> None:
+    """Refuse, with the reason, a table no model can learn from (the train app calls this
+    before a tracking run opens, so such a job leaves no run behind)."""
+    problem = trainability_problem(table)
+    if problem:
+        raise DataValidationError(problem)
+
+
 def spec_as_of(labels: pd.DataFrame, features: dict) -> pd.Timestamp | None:
     """The earliest cutoff of the table, or an explicit earlier ``features.as_of``.
 
     None only when there is no cutoff at all (attribute-only tasks without a date).
     """
     if labels.empty:
-        raise DataValidationError("the task produced no labelled snapshot to train on")
+        raise DataValidationError(trainability_problem(labels))
     earliest = as_timestamp(labels[CUTOFF].min())
     explicit = as_timestamp(features.get("as_of"))
     if explicit is None:
@@ -249,6 +274,8 @@ def build_training_table(
 ) -> TrainingTable:
     """``customer_id, cutoff, label, <features>``; read from the cache when inputs match.
 
+    Only a table a model can learn from is cached: a failed job leaves no cache entry.
+
     The labelled snapshots come first: the spec is resolved as of their earliest cutoff.
     """
     if data_end is None and events is not None:
@@ -271,6 +298,6 @@ def build_training_table(
     built = build_features(events, customers, labels, resolved)
     frame = labels.merge(built, on=[CUSTOMER_ID, CUTOFF], how="left", validate="one_to_one")
     frame = frame[[CUSTOMER_ID, CUTOFF, LABEL, *names]].astype(dtypes)
-    if path is not None:
+    if path is not None and trainability_problem(frame) is None:
         cache.write_cached(frame, path)
     return TrainingTable(frame, resolved, names, categorical_features(resolved), False, path)

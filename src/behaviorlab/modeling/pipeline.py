@@ -12,7 +12,8 @@ from matplotlib.figure import Figure
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL
-from behaviorlab.errors import BehaviorlabError, DataValidationError
+from behaviorlab.errors import BehaviorlabError
+from behaviorlab.features.builder import check_trainable
 from behaviorlab.modeling import plots
 from behaviorlab.modeling.calibration import fit_calibrator
 from behaviorlab.modeling.evaluation import compute_metrics, lift_table
@@ -67,19 +68,6 @@ class FoldFit:
     test_auc: float
     test_raw: np.ndarray
     test_probability: np.ndarray
-
-
-def check_trainable(table: pd.DataFrame) -> None:
-    """Fail early, with the reason, on a table no model can learn from."""
-    if table.empty:
-        raise DataValidationError(
-            "the training table has no rows: check the snapshots (cutoffs, horizon) against "
-            "the data's time range"
-        )
-    if table[LABEL].nunique() < 2:
-        raise DataValidationError(
-            f"every training row has label {table[LABEL].iloc[0]}; a model needs both classes"
-        )
 
 
 def build_estimator(model_cfg: Mapping[str, Any], params: Mapping[str, Any]):
