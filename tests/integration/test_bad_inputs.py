@@ -7,6 +7,11 @@ starting ``error:`` that names the column, key or file, no traceback, no new fil
 the app's run folder, and no MLflow run or registered version. Accepted cases (a UTF-8 byte
 order mark, a declared Latin-1 encoding, a customer table mostly matching the events)
 assert the correct reading instead.
+
+Bad config values (a zero chunk size, a fraction above 1, a date that does not parse, an
+output path that cannot be written, a model reference naming no version) run through
+each app's ``run`` and must be refused the same way before any data is read: the
+simulator, which writes data/sim when the data is absent, must not have run.
 """
 
 import gzip
@@ -23,7 +28,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from behaviorlab.apps import analyze
+from behaviorlab.apps import analyze, promote, score, simulate, train
 from behaviorlab.apps.common import compose_app, to_plain
 from behaviorlab.data.simulator import write_simulation
 from behaviorlab.data.sources import load_dataset
@@ -444,3 +449,312 @@ def test_analyze_script_refuses_bad_files(case_name, needles, tmp_path, mlflow_s
     assert_one_error_line(done.returncode, done.stderr, needles)
     assert new_files_outside_run_folder(before, tmp_path, "analyze") == []
     assert_nothing_logged(mlflow_store, tmp_path)
+
+
+# Config values: refused before any data is read or any run opens
+
+
+@dataclass(frozen=True)
+class ConfigCase:
+    name: str
+    app: str
+    overrides: Callable[[Path], list[str]]  # given the project root (BEHAVIORLAB_ROOT)
+    needles: tuple[str, ...]
+
+
+def fixed(*overrides: str) -> Callable[[Path], list[str]]:
+    return lambda root: list(overrides)
+
+
+def score_output_into_folder(root: Path) -> list[str]:
+    return [f"output.path={make_folder(root / 'scores.parquet')}"]
+
+
+def score_output_under_file(root: Path) -> list[str]:
+    return [f"output.path={write_bytes(root / 'occupied', b'x')}/scores.parquet"]
+
+
+def analyze_output_on_file(root: Path) -> list[str]:
+    return ["analysis=rfm", f"output_dir={write_bytes(root / 'report', b'x')}"]
+
+
+def simulate_into_file(root: Path) -> list[str]:
+    return [f"out_dir={write_bytes(root / 'sim_out', b'x')}"]
+
+
+CONFIG_REFUSED = [
+    ConfigCase(
+        "score_chunk_size_zero", "score", fixed("chunk_size=0"), ("chunk_size", ">= 1", "0")
+    ),
+    ConfigCase(
+        "score_chunk_size_negative", "score", fixed("chunk_size=-5"), ("chunk_size", ">= 1", "-5")
+    ),
+    ConfigCase(
+        "score_cutoff_not_a_date",
+        "score",
+        fixed("cutoff=notadate"),
+        ("cutoff must be a date", "'notadate'"),
+    ),
+    ConfigCase("score_window_days_zero", "score", fixed("window_days=0"), ("window_days", ">= 1")),
+    ConfigCase("score_psi_warn_zero", "score", fixed("psi_warn=0"), ("psi_warn", "> 0")),
+    ConfigCase(
+        "score_output_unknown_suffix",
+        "score",
+        fixed("output.path=scores.txt"),
+        ("output.path must end in .parquet or .csv", "scores.txt"),
+    ),
+    ConfigCase(
+        "score_output_is_a_folder",
+        "score",
+        score_output_into_folder,
+        ("output.path is a folder", "scores.parquet"),
+    ),
+    ConfigCase(
+        "score_output_parent_is_a_file",
+        "score",
+        score_output_under_file,
+        ("output.path cannot be created", "occupied is a file"),
+    ),
+    ConfigCase(
+        "score_reference_malformed",
+        "score",
+        fixed("registered_model=churn-sim/v2"),
+        ("registered_model must be name@alias, name/version", "'churn-sim/v2'"),
+    ),
+    ConfigCase(
+        "score_missing_version",
+        "score",
+        fixed("registered_model=churn-sim/999"),
+        ("registered_model", "churn-sim has no version or alias '999'", "versions: 1"),
+    ),
+    ConfigCase(
+        "score_missing_alias",
+        "score",
+        fixed("registered_model=churn-sim@staging"),
+        ("registered_model", "no version or alias 'staging'", "aliases: champion -> v1"),
+    ),
+    ConfigCase(
+        "score_missing_model",
+        "score",
+        fixed("registered_model=retention-sim@champion"),
+        ("registered_model", "no registered model named 'retention-sim'", "churn-sim"),
+    ),
+    ConfigCase(
+        "score_min_id_overlap_above_one",
+        "score",
+        fixed("data.validation.min_id_overlap=1.5"),
+        ("data.validation.min_id_overlap", "in [0, 1]"),
+    ),
+    ConfigCase(
+        "train_negative_trials", "train", fixed("tuning.n_trials=-1"), ("tuning.n_trials", ">= 1")
+    ),
+    ConfigCase("train_zero_timeout", "train", fixed("tuning.timeout=0"), ("tuning.timeout", "> 0")),
+    ConfigCase(
+        "train_held_out_fraction_above_one",
+        "train",
+        fixed("split.held_out_fraction=1.5"),
+        ("split.held_out_fraction", "in (0, 1)", "1.5"),
+    ),
+    ConfigCase(
+        "train_horizon_zero", "train", fixed("task.horizon_days=0"), ("task.horizon_days", ">= 1")
+    ),
+    ConfigCase(
+        "train_horizon_negative",
+        "train",
+        fixed("task.horizon_days=-30"),
+        ("task.horizon_days", ">= 1", "-30"),
+    ),
+    ConfigCase(
+        "train_lookback_zero", "train", fixed("task.lookback_days=0"), ("task.lookback_days",)
+    ),
+    ConfigCase(
+        "train_cutoff_not_a_date",
+        "train",
+        fixed("task.snapshots.cutoffs=[2025-13-45]"),
+        ("task.snapshots.cutoffs", "'2025-13-45'"),
+    ),
+    ConfigCase(
+        "train_snapshot_start_after_end",
+        "train",
+        fixed("task.snapshots.start=2025-06-01"),
+        ("task.snapshots", "start 2025-06-01 must not be after end 2025-05-01"),
+    ),
+    ConfigCase(
+        "train_every_days_zero",
+        "train",
+        fixed("task.snapshots.every_days=0"),
+        ("task.snapshots.every_days", ">= 1"),
+    ),
+    ConfigCase(
+        "train_relative_without_days",
+        "train",
+        fixed("task=conversion", "task.snapshots.days_after_signup=null"),
+        ("task.snapshots", "kind relative needs days_after_signup"),
+    ),
+    ConfigCase(
+        "train_shares_leave_no_training",
+        "train",
+        fixed("split.valid_share=0.5", "split.test_share=0.5"),
+        ("split", "valid_share + test_share", "below 1"),
+    ),
+    ConfigCase(
+        "train_one_fold",
+        "train",
+        fixed("split=customer_cv", "split.n_folds=1"),
+        ("split.n_folds", ">= 2"),
+    ),
+    ConfigCase(
+        "train_gate_alpha_half",
+        "train",
+        fixed("registry.gate.alpha=0.5"),
+        ("registry.gate.alpha", "in (0, 0.5)"),
+    ),
+    ConfigCase(
+        "train_gate_few_resamples",
+        "train",
+        fixed("registry.gate.n_boot=10"),
+        ("registry.gate.n_boot", ">= 100"),
+    ),
+    ConfigCase(
+        "train_tier_threshold_above_one",
+        "train",
+        fixed("scoring.tiers.medium=1.5"),
+        ("scoring.tiers", "tier 'medium'", "in [0, 1]"),
+    ),
+    ConfigCase(
+        "train_reasons_for_unknown_tier",
+        "train",
+        fixed("scoring.reason_tiers=[urgent]"),
+        ("reason_tiers names unknown tiers ['urgent']",),
+    ),
+    ConfigCase(
+        "train_log_scale_from_zero",
+        "train",
+        fixed("model.search_space.learning_rate.low=0.0"),
+        ("model.search_space", "'learning_rate'", "low must be > 0"),
+    ),
+    ConfigCase(
+        "promote_missing_version",
+        "promote",
+        fixed("version=999"),
+        ("version", "churn-sim has no version or alias '999'", "versions: 1"),
+    ),
+    ConfigCase(
+        "promote_unknown_action",
+        "promote",
+        fixed("action=demote"),
+        ("action must be one of ['promote', 'rollback']", "'demote'"),
+    ),
+    ConfigCase(
+        "promote_negative_margin",
+        "promote",
+        fixed("registry.gate.margin=-0.1"),
+        ("registry.gate.margin", ">= 0"),
+    ),
+    ConfigCase(
+        "analyze_k_below_two",
+        "analyze",
+        fixed("analysis=clusters", "analysis.clusters.k_range=[1,2,3]"),
+        ("analysis.clusters.k_range", ">= 2"),
+    ),
+    ConfigCase(
+        "analyze_zero_periods",
+        "analyze",
+        fixed("analysis=cohorts", "analysis.cohorts.max_periods=0"),
+        ("analysis.cohorts.max_periods", ">= 1"),
+    ),
+    ConfigCase(
+        "analyze_funnel_window_not_a_duration",
+        "analyze",
+        fixed("analysis=funnel", "analysis.funnel.window=soon"),
+        ("analysis.funnel.window", "duration", "'soon'"),
+    ),
+    ConfigCase(
+        "analyze_rfm_cutoff_not_a_date",
+        "analyze",
+        fixed("analysis=rfm", "analysis.rfm.cutoff=notadate"),
+        ("analysis.rfm.cutoff must be a date",),
+    ),
+    ConfigCase(
+        "analyze_output_dir_is_a_file",
+        "analyze",
+        analyze_output_on_file,
+        ("output_dir is a file", "report"),
+    ),
+    ConfigCase(
+        "simulate_no_customers", "simulate", fixed("n_customers=0"), ("n_customers", ">= 1")
+    ),
+    ConfigCase(
+        "simulate_start_after_end",
+        "simulate",
+        fixed("start=2025-07-01"),
+        ("start 2025-07-01 must be before end 2025-06-30",),
+    ),
+    ConfigCase(
+        "simulate_horizon_zero", "simulate", fixed("horizon_days=0"), ("horizon_days", ">= 1")
+    ),
+    ConfigCase(
+        "simulate_oracle_cutoff_not_a_date",
+        "simulate",
+        fixed("oracle_cutoff=notadate"),
+        ("oracle_cutoff must be a date",),
+    ),
+    ConfigCase(
+        "simulate_out_dir_is_a_file", "simulate", simulate_into_file, ("out_dir is a file",)
+    ),
+]
+
+APPS = {
+    "train": train.run,
+    "score": score.run,
+    "promote": promote.run,
+    "analyze": analyze.run,
+    "simulate": simulate.run,
+}
+
+
+@pytest.fixture(scope="module")
+def registry_with_champion(tmp_path_factory) -> Path:
+    """An MLflow store holding churn-sim v1 as champion, built once (creating a store is slow)."""
+    store = tmp_path_factory.mktemp("registry") / "mlflow.db"
+    uri = f"sqlite:///{store}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client.create_registered_model("churn-sim")
+    version = client.create_model_version("churn-sim", source=str(store.parent / "model"))
+    client.set_registered_model_alias("churn-sim", "champion", version.version)
+    return store
+
+
+def registered_versions(tracking_uri: str, root: Path) -> int:
+    if not (root / "mlruns" / "mlflow.db").exists():
+        return 0
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    return len(client.search_model_versions())
+
+
+def assert_no_running_run(tracking_uri: str, root: Path) -> None:
+    if not (root / "mlruns" / "mlflow.db").exists():
+        return
+    client = MlflowClient(tracking_uri=tracking_uri)
+    experiments = [exp.experiment_id for exp in client.search_experiments()]
+    assert not client.search_runs(experiments, "attributes.status = 'RUNNING'")
+
+
+@pytest.mark.parametrize("case", CONFIG_REFUSED, ids=lambda case: case.name)
+def test_bad_config_value_is_refused_before_data(
+    case, tmp_path, mlflow_store, registry_with_champion, capsys
+):
+    if case.app in ("score", "promote"):
+        shutil.copyfile(registry_with_champion, tmp_path / "mlruns" / "mlflow.db")
+    cfg = compose_app(case.app, case.overrides(tmp_path))
+    before, versions = files_under(tmp_path), registered_versions(mlflow_store, tmp_path)
+    capsys.readouterr()
+
+    with pytest.raises(SystemExit) as stop:
+        APPS[case.app](cfg)
+
+    assert_one_error_line(stop.value.code, capsys.readouterr().err, case.needles)
+    assert not (tmp_path / "data").exists(), "data was read (the simulator wrote data/sim)"
+    assert files_under(tmp_path) == before
+    assert registered_versions(mlflow_store, tmp_path) == versions
+    assert_no_running_run(mlflow_store, tmp_path)

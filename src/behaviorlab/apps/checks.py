@@ -13,6 +13,7 @@ key stands for the whole config.
 """
 
 import os
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,9 @@ def duration(at_least_zero: bool = False) -> Check:
 
     def check(value: Any) -> str | None:
         try:
-            length = pd.Timedelta(str(value))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # pandas deprecates the `1d` spelling, not `1D`
+                length = pd.Timedelta(str(value))
         except (TypeError, ValueError):
             length = pd.NaT
         fine = not pd.isna(length) and (
