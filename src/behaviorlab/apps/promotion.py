@@ -45,9 +45,12 @@ def promote_version(cfg: DictConfig, name: str, version: str, dataset=None) -> d
 
     Should the gate itself fail, the version is tagged ``gate.decision=error`` with the
     reason before the error goes on up (a registry failure stops the job, promoting nothing).
+    Decisions on one registered name are serialised, so two jobs finishing together never
+    both judge against the same champion and both promote.
     """
     try:
-        return judge_version(cfg, name, version, dataset)
+        with models.gate_lock(name):
+            return judge_version(cfg, name, version, dataset)
     except Exception as error:
         record_error(name, version, error)
         raise

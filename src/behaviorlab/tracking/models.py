@@ -1,8 +1,10 @@
 """Logging a trained model as a pyfunc, registering it and moving its aliases."""
 
+import contextlib
 import functools
 import json
 import pickle
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,6 +18,7 @@ from mlflow.tracking import MlflowClient
 
 import behaviorlab
 from behaviorlab.errors import ConfigError, RegistryError
+from behaviorlab.locks import sqlite_lock
 from behaviorlab.scoring.predict import score_features
 from behaviorlab.scoring.pyfunc import MODEL_FILE, SPEC_FILE, BehaviorModel
 
@@ -191,3 +194,9 @@ def download_run_artifact(run_id: str, path: str, dst: str | Path) -> Path:
     return Path(
         mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path, dst_path=str(dst))
     )
+
+
+def gate_lock(name: str) -> contextlib.AbstractContextManager[None]:
+    """Serialise promotion decisions on one registered name in a local SQLite registry."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    return sqlite_lock(mlflow.get_registry_uri(), f"gate-{safe}.lock")
