@@ -355,7 +355,7 @@ def funnel_steps(value: Any) -> str | None:
 
 
 def duckdb_output(value: Any) -> str | None:
-    if value is None:
+    if value is None or value.get("database") is None:
         return None
     table = value.get("table")
     if not isinstance(table, str) or not table or '"' in table:

@@ -71,7 +71,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     extra = {"model_name": name, "model_version": version, "scored_at": pd.Timestamp.now("UTC")}
     path = Path(cfg.output.path)
     summary = write_scores(chunks, path, extra, spec.get("profile"), float(cfg.psi_warn))
-    if cfg.output.duckdb:
+    if cfg.output.duckdb.database:
         load_into_duckdb(path, cfg.output.duckdb.database, cfg.output.duckdb.table)
     result = {
         "rows": summary.rows,

@@ -69,14 +69,14 @@ class TrainConfig:
 
 @dataclass
 class DuckDBOutputConfig:
-    database: str = MISSING
+    database: str | None = MISSING
     table: str = MISSING
 
 
 @dataclass
 class ScoreOutputConfig:
     path: str = MISSING
-    duckdb: DuckDBOutputConfig | None = MISSING
+    duckdb: DuckDBOutputConfig = MISSING
 
 
 @dataclass
