@@ -1,6 +1,9 @@
 """Entry-point manners: data warnings and user errors as single lines on stderr."""
 
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -23,4 +26,21 @@ def test_data_warning_then_error_print_one_line_each(capsys):
     assert capsys.readouterr().err.splitlines() == [
         "warning: events: 2 of 9 rows duplicate an earlier row",
         "error: column 'amount' has 1 of 9 infinite amounts",
+    ]
+
+
+def test_a_fresh_store_adds_no_lines_before_the_error(tmp_path):
+    script = Path(sys.executable).parent / "behaviorlab-score"
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [str(script), "registered_model=churn-sim/999", f"paths.root_dir={tmp_path}"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "error: registered_model: no registered model named 'churn-sim'; registered models: none"
     ]

@@ -29,6 +29,7 @@ PID_TAG = "pid"
 PID_STARTED_TAG = "pid_started"
 HEARTBEAT_TAG = "heartbeat"
 END_REASON_TAG = "end_reason"
+STORE_CREATION_LOGGERS = ("mlflow.store.db.utils", "alembic.runtime.migration")
 FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
 DEFAULT_HEARTBEAT_SECONDS = 60
 DEFAULT_STALE_AFTER_MINUTES = 30
@@ -40,13 +41,16 @@ _open_run_ids: set[str] = set()
 def configure(tracking_uri: str | None = None) -> str:
     """Point MLflow at the given store; an MLFLOW_TRACKING_URI in the environment wins.
 
-    A local SQLite store is created under a lock, so jobs started together do not race.
+    A local SQLite store is created under a lock, so jobs started together do not race, and
+    without MLflow's INFO lines about creating its tables (stderr is for errors and warnings).
     """
     uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri
     if uri is None:
         raise ValueError("no MLflow tracking URI configured")
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
+    for logger in STORE_CREATION_LOGGERS:
+        logging.getLogger(logger).setLevel(logging.WARNING)
     with sqlite_creation_lock(uri):
         MlflowClient().search_experiments(max_results=1)
     return uri
