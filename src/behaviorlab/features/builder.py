@@ -73,6 +73,9 @@ class TrainingTable:
         }
         if timing == "static":
             tags["warning.static_attributes"] = STATIC_WARNING
+        dropped = self.resolved_features.get("dropped")
+        if dropped:
+            tags["features_dropped_duplicates"] = ", ".join(f"{k}={v}" for k, v in dropped.items())
         return tags
 
 

@@ -149,9 +149,49 @@ def resolve_feature_spec(
     else:
         warn_if_no_history(history, events, as_of)
         freeze_event_choices(resolved, history, events)
-    freeze_attributes(resolved["attributes"], rows_known_at(customers, as_of), history)
+    known = rows_known_at(customers, as_of)
+    freeze_attributes(resolved["attributes"], known, history)
+    resolved["dropped"] = duplicate_features(resolved, history, known)
+    warn_if_dropped(resolved["dropped"], as_of)
     check_unique(feature_columns(resolved))
     return resolved
+
+
+def duplicate_features(
+    resolved: dict, history: pd.DataFrame | None, customers: pd.DataFrame | None
+) -> dict[str, str]:
+    """Features equal to another one by definition on this data, each with the one it repeats.
+
+    ``tenure_days`` (days since the first event) is ``days_since_signup`` when every
+    customer's first event before ``as_of`` is at their signup (a log that starts with the
+    signup): it is dropped, and days since signup, defined even before any event, is kept.
+    Decided from the history and customer rows known at ``as_of`` only.
+    """
+    if not (resolved["rfm"]["enabled"] and resolved["attributes"].get("signup")):
+        return {}
+    if history is None or history.empty or customers is None:
+        return {}
+    first = history.groupby(CUSTOMER_ID, observed=True)[TIMESTAMP].min()
+    signup = customers.drop_duplicates(CUSTOMER_ID, keep="last").set_index(CUSTOMER_ID)[SIGNUP_AT]
+    signup.index = signup.index.astype("str")
+    first.index = first.index.astype("str")
+    both = first.index.intersection(signup.index)
+    if both.empty:
+        return {}
+    same = pd.to_datetime(first.loc[both]).to_numpy() == pd.to_datetime(signup.loc[both]).to_numpy()
+    return {"tenure_days": "days_since_signup"} if bool(same.all()) else {}
+
+
+def warn_if_dropped(dropped: dict[str, str], as_of) -> None:
+    """Say which features were dropped as duplicates, so a reader never looks for them."""
+    if dropped:
+        pairs = ", ".join(f"{name} (= {kept})" for name, kept in dropped.items())
+        warnings.warn(
+            f"dropped features that repeat another one exactly in the history before {as_of}: "
+            f"{pairs}",
+            DataQualityWarning,
+            stacklevel=3,
+        )
 
 
 def warn_if_no_history(history: pd.DataFrame, events: pd.DataFrame, as_of) -> None:
@@ -257,12 +297,32 @@ def require_resolved(spec: dict) -> None:
 def feature_columns(spec: dict) -> list[str]:
     """All feature names of a resolved spec, in the builder's column order."""
     require_resolved(spec)
+    dropped = spec.get("dropped") or {}
     return [
         name
         for family in FAMILIES
         if spec[family]["enabled"]
         for name in FAMILY_MODULES[family].columns(spec[family])
+        if name not in dropped
     ]
+
+
+def feature_descriptions(spec: dict) -> dict[str, dict]:
+    """Every feature of a resolved spec with what it means to a person: its description,
+    unit, the phrase for a missing value and whether it grows with the calendar alone."""
+    described = {
+        name: entry
+        for family in FAMILIES
+        if spec[family]["enabled"]
+        for name, entry in FAMILY_MODULES[family].descriptions(spec[family]).items()
+    }
+    return {name: described[name] for name in feature_columns(spec)}
+
+
+def calendar_features(spec: dict) -> list[str]:
+    """Features that grow with the calendar alone (tenure, days since signup): they differ
+    between training and scoring by construction, so drift is not measured on them."""
+    return [name for name, entry in feature_descriptions(spec).items() if entry["calendar"]]
 
 
 def feature_dtypes(spec: dict) -> dict[str, object]:

@@ -4,7 +4,14 @@ import ibis
 
 from behaviorlab.data.contract import EVENT
 from behaviorlab.features.engine import AGE_US, MICROS_PER_DAY, day_age
-from behaviorlab.features.families.common import KEYS, Sources, count_where, recent, typed_within
+from behaviorlab.features.families.common import (
+    KEYS,
+    Sources,
+    count_where,
+    described,
+    recent,
+    typed_within,
+)
 from behaviorlab.features.naming import slug
 
 
@@ -54,3 +61,14 @@ def active_days(pit: ibis.Table, windows: list[int]) -> ibis.Table:
 def tables(src: Sources, p: dict) -> list[ibis.Table]:
     """Counts from the per-type summary; active days need one row per snapshot and day."""
     return [counts(src.typed, p), active_days(src.pit, p["windows"])]
+
+
+def descriptions(p: dict) -> dict[str, dict]:
+    """A person's reading of each column (see ``common.described``)."""
+    table = {}
+    for w in p["windows"]:
+        table[f"count_events_{w}d"] = described(f"events in the last {w} days", "count")
+        table[f"active_days_{w}d"] = described(f"active days in the last {w} days", "count")
+        for e in p["event_types"]:
+            table[f"count_{slug(e)}_{w}d"] = described(f"{e} events in the last {w} days", "count")
+    return table

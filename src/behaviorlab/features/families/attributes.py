@@ -23,6 +23,7 @@ from behaviorlab.data.contract import (
 )
 from behaviorlab.errors import DataValidationError
 from behaviorlab.features.engine import SID, connect, fetch, snapshot_table, to_memtable
+from behaviorlab.features.families.common import described
 
 FIRST_AT = "first_at"
 
@@ -138,3 +139,21 @@ def restrict_levels(values: pd.Series, column: dict) -> pd.Series:
         return values
     known = values.where(values.isin(column["levels"]))
     return known.astype(pd.CategoricalDtype(column["levels"]))
+
+
+def descriptions(p: dict) -> dict[str, dict]:
+    """A person's reading of each column: the attribute's own name, printed as
+    ``name: value``; days since signup grows with the calendar alone."""
+    table = {
+        c["name"]: described(
+            c["name"].replace("_", " "),
+            "level" if c["kind"] == "categorical" else "value",
+            "unknown",
+        )
+        for c in [*p["columns"], *(p.get("from_events") or [])]
+    }
+    if p.get("signup"):
+        table["days_since_signup"] = described(
+            "days since signup", "days", "no signup date", calendar=True
+        )
+    return table

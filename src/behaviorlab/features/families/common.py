@@ -81,3 +81,12 @@ def in_days(micros: ibis.Value) -> ibis.Value:
 def null_unless(condition: ibis.Value, value: ibis.Value) -> ibis.Value:
     """``value`` where ``condition`` holds, else NULL (missing by design)."""
     return ibis.ifelse(condition, value, ibis.null("float64"))
+
+
+def described(
+    description: str, unit: str, missing: str | None = None, calendar: bool = False
+) -> dict:
+    """What a feature means to a person: the phrase read after its value, the value's unit
+    (how it is printed), the phrase shown when it is missing, and whether it grows with the
+    calendar alone (tenure-like: it always drifts between training and scoring)."""
+    return {"description": description, "unit": unit, "missing": missing, "calendar": calendar}

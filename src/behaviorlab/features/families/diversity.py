@@ -3,7 +3,7 @@
 import ibis
 
 from behaviorlab.data.contract import EVENT
-from behaviorlab.features.families.common import KEYS, Sources
+from behaviorlab.features.families.common import KEYS, Sources, described
 
 
 def columns(p: dict) -> list[str]:
@@ -31,3 +31,11 @@ def tables(src: Sources, p: dict) -> list[ibis.Table]:
     )
     entropy = (agg["n"].ln() - agg["clnc"] / agg["n"]).clip(lower=0)
     return [agg.select(*KEYS, distinct_event_types=agg["types"], event_entropy=entropy)]
+
+
+def descriptions(p: dict) -> dict[str, dict]:
+    """A person's reading of each column (see ``common.described``)."""
+    return {
+        "distinct_event_types": described("distinct event types", "count"),
+        "event_entropy": described("nats of entropy in the event mix", "nats", "no event yet"),
+    }

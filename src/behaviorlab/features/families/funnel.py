@@ -7,7 +7,7 @@ customer who purchased in the window has the full depth even without a logged pa
 import ibis
 
 from behaviorlab.data.contract import EVENT
-from behaviorlab.features.families.common import KEYS, Sources, typed_within
+from behaviorlab.features.families.common import KEYS, Sources, described, typed_within
 
 
 def columns(p: dict) -> list[str]:
@@ -41,3 +41,14 @@ def tables(src: Sources, p: dict) -> list[ibis.Table]:
     step = step_of(typed, p["steps"])
     metrics = {f"funnel_depth_{w}d": step.max(where=typed_within(typed, w)) for w in p["windows"]}
     return [typed.group_by(KEYS).aggregate(**metrics)]
+
+
+def descriptions(p: dict) -> dict[str, dict]:
+    """A person's reading of each column (see ``common.described``)."""
+    steps = len(p["steps"])
+    return {
+        f"funnel_depth_{w}d": described(
+            f"of {steps} funnel steps reached in the last {w} days", "count"
+        )
+        for w in p["windows"]
+    }

@@ -10,7 +10,14 @@ import ibis
 
 from behaviorlab.data.contract import AMOUNT
 from behaviorlab.features.engine import AGE_US, day_age
-from behaviorlab.features.families.common import KEYS, Sources, in_days, is_event, null_unless
+from behaviorlab.features.families.common import (
+    KEYS,
+    Sources,
+    described,
+    in_days,
+    is_event,
+    null_unless,
+)
 
 MONETARY = ("monetary_total", "monetary_mean", "monetary_max")
 
@@ -71,3 +78,22 @@ def purchases(pit: ibis.Table, p: dict) -> ibis.Table:
 def tables(src: Sources, p: dict) -> list[ibis.Table]:
     """Tenure over all events; the rest from purchase events."""
     return [tenure(src.pit), purchases(src.pit, p)]
+
+
+def descriptions(p: dict) -> dict[str, dict]:
+    """A person's reading of each column (see ``common.described``)."""
+    none = "no purchase yet"
+    table = {
+        "recency_days": described("days since the last purchase", "days", none),
+        "frequency": described("repeat purchase days", "count", none),
+        "bgnbd_recency_days": described("days between the first and last purchase", "days", none),
+        "t_days": described("days since the first purchase", "days", none, calendar=True),
+        "tenure_days": described(
+            "days since the first event", "days", "no event yet", calendar=True
+        ),
+        "purchase_days": described("days with a purchase", "count"),
+        "monetary_total": described("spent in all", "amount", none),
+        "monetary_mean": described("spent per purchase on average", "amount", none),
+        "monetary_max": described("spent on the largest purchase", "amount", none),
+    }
+    return {name: table[name] for name in columns(p)}

@@ -8,7 +8,7 @@ import ibis
 
 from behaviorlab.data.contract import SESSION_ID, TIMESTAMP
 from behaviorlab.features.engine import GAP_US, MICROS_PER_DAY
-from behaviorlab.features.families.common import KEYS, Sources
+from behaviorlab.features.families.common import KEYS, Sources, described
 
 MICROS_PER_MINUTE = MICROS_PER_DAY // 1440
 
@@ -74,3 +74,14 @@ def tables(src: Sources, p: dict) -> list[ibis.Table]:
     if p["source"] == "session_id":
         return [from_ids(src.pit)]
     return [from_gaps(src.gaps, float(p["gap_minutes"]))]
+
+
+def descriptions(p: dict) -> dict[str, dict]:
+    """A person's reading of each column (see ``common.described``)."""
+    return {
+        "session_count": described("sessions", "count"),
+        "session_duration_mean_min": described(
+            "minutes per session on average", "minutes", "no session yet"
+        ),
+        "events_per_session": described("events per session on average", "count", "no session yet"),
+    }

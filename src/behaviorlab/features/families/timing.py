@@ -5,7 +5,7 @@ import ibis
 
 from behaviorlab.data.contract import EVENT, TIMESTAMP
 from behaviorlab.features.engine import AGE_US, GAP_US, day_age
-from behaviorlab.features.families.common import KEYS, Sources, in_days, is_event
+from behaviorlab.features.families.common import KEYS, Sources, described, in_days, is_event
 from behaviorlab.features.naming import slug
 
 STATS = ("mean", "std", "max")
@@ -87,3 +87,30 @@ def tables(src: Sources, p: dict) -> list[ibis.Table]:
         purchase_gaps(src.pit, p["purchase_events"]),
     ]
     return [*tables, since_key_events(src.pit, p["key_events"])] if p["key_events"] else tables
+
+
+def descriptions(p: dict) -> dict[str, dict]:
+    """A person's reading of each column (see ``common.described``)."""
+    few_events, few_days = "fewer than two events", "fewer than two purchase days"
+    table = {
+        "gap_mean_days": described("days between events on average", "days", few_events),
+        "gap_std_days": described("days of spread in the gaps between events", "days", few_events),
+        "gap_max_days": described("days in the longest gap between events", "days", few_events),
+        "purchase_gap_mean_days": described("days between purchases on average", "days", few_days),
+        "purchase_gap_std_days": described(
+            "days of spread in the gaps between purchases", "days", few_days
+        ),
+        "purchase_gap_max_days": described(
+            "days in the longest gap between purchases", "days", few_days
+        ),
+    }
+    for e in p["key_events"]:
+        table[f"days_since_{slug(e)}"] = described(
+            f"days since the last {e}", "days", f"no {e} yet"
+        )
+    for bucket, (low, high) in HOUR_BUCKETS.items():
+        table[f"share_{bucket}"] = described(
+            f"of events at {bucket} ({low:02d}-{high:02d} h)", "share", "no event yet"
+        )
+    table["share_weekend"] = described("of events at weekends", "share", "no event yet")
+    return {name: table[name] for name in columns(p)}

@@ -7,6 +7,7 @@ from behaviorlab.features.families.common import (
     KEYS,
     Sources,
     count_where,
+    described,
     null_unless,
     recent,
     typed_within,
@@ -67,3 +68,22 @@ def slope(pit: ibis.Table, weeks: int) -> ibis.Table:
 def tables(src: Sources, p: dict) -> list[ibis.Table]:
     """Window changes from the per-type summary; the slope weighs each recent event."""
     return [changes(src.typed, p), slope(src.pit, int(p["slope_weeks"]))]
+
+
+def descriptions(p: dict) -> dict[str, dict]:
+    """A person's reading of each column (see ``common.described``)."""
+    table = {}
+    for w in p["windows"]:
+        table[f"trend_diff_{w}d"] = described(
+            f"events in the last {w} days against the {w} days before", "change"
+        )
+        table[f"trend_ratio_{w}d"] = described(
+            f"as many events in the last {w} days as in the {w} days before",
+            "ratio",
+            f"no event in the {w} days before the last {w}",
+        )
+    weeks = p["slope_weeks"]
+    table[f"activity_slope_{weeks}w"] = described(
+        f"events a week, trend per week over the last {weeks} weeks", "change"
+    )
+    return table
