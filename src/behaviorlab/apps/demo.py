@@ -2,6 +2,8 @@
 
 import time
 
+import pandas as pd
+
 from behaviorlab.apps import analyze, score, simulate, train
 from behaviorlab.apps.common import compose_app, entry_point, exit_on_user_error
 
@@ -33,7 +35,6 @@ def main() -> None:
 
 def print_summary(simulated, trained, scored, analysed, trained_at, elapsed) -> None:
     """The few lines a newcomer needs: what ran, how good it is, where to look."""
-    tiers = ", ".join(f"{tier} {count:,}" for tier, count in sorted(scored["tiers"].items()))
     print("\n" + "=" * 72)
     print("behaviorlab demo: done")
     print(f"  data       {simulated['events']:,} events of {simulated['customers']:,} customers")
@@ -44,10 +45,23 @@ def print_summary(simulated, trained, scored, analysed, trained_at, elapsed) -> 
     )
     print(f"  gate       {trained['decision_line']}")
     print(f"  scores     {scored['rows']:,} customers -> {scored['path']}")
-    print(f"  tiers      {tiers}")
+    for line in score.tier_lines(scored["tier_summary"], scored["outcome"]):
+        print(f"  tier {line}")
     print(f"  analyses   {analysed['report']}")
     print(f"  time       {trained_at:.0f} s to a trained model, {elapsed:.0f} s in all")
     print("  look at it all in the MLflow UI: make ui  (http://127.0.0.1:5000)")
+    print_sample(scored["path"])
+
+
+def print_sample(path: str, n: int = 5) -> None:
+    """The first customers of the call list, as a retention team reads them."""
+    scores = pd.read_parquet(path).sort_values("probability", ascending=False).head(n)
+    print(f"\n  top {n} customers of {path}:")
+    for row in scores.itertuples():
+        reasons = "; ".join(
+            str(text) for k in (1, 2, 3) if pd.notna(text := getattr(row, f"reason_{k}", None))
+        )
+        print(f"  {row.customer_id} p={row.probability:.2f} {row.tier} -> {row.action}: {reasons}")
 
 
 if __name__ == "__main__":

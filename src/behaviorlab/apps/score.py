@@ -1,4 +1,5 @@
-"""behaviorlab-score: probability, tier and top reasons for every eligible customer."""
+"""behaviorlab-score: probability, tier, action and readable reasons for every eligible
+customer, from raw events at a cutoff or, for attribute-only models, from a customer table."""
 
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,9 @@ from behaviorlab.apps.checks import SCORE_RULES, check_config, check_reason_tier
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
 from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.sources import load_dataset
-from behaviorlab.scoring.batch import default_cutoff, score_chunks, scoring_snapshots, write_scores
+from behaviorlab.scoring.batch import score_to_file, scoring_cutoff, scoring_snapshots
+from behaviorlab.scoring.predict import tier_levels
+from behaviorlab.scoring.reasons import positive_outcomes
 from behaviorlab.tracking import models, runs
 
 
@@ -52,36 +55,41 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     name, wanted = parse_model_reference(str(cfg.registered_model))
     version = models.resolve_reference(name, wanted, key="registered_model")
     model, spec = models.load_behavior_model(f"models:/{name}/{version}")
-    check_reason_tiers(list(cfg.reason_tiers), spec["scoring"]["tiers"])
+    check_reason_tiers(list(cfg.reason_tiers), tier_levels(spec["scoring"]["tiers"]))
     dataset = load_dataset(to_plain(cfg.data))
-    cutoff = pd.Timestamp(cfg.cutoff) if cfg.cutoff else default_cutoff(dataset.events)
+    cutoff = scoring_cutoff(cfg.cutoff, dataset.events, spec["task"])
     snapshots = scoring_snapshots(
         dataset.events, dataset.customers, spec["task"], cutoff, cfg.window_days
     )
-    chunks = score_chunks(
+    extra = {"model_name": name, "model_version": version, "scored_at": pd.Timestamp.now("UTC")}
+    path = Path(cfg.output.path)
+    summary = score_to_file(
         model,
         spec,
         dataset.events,
         dataset.customers,
         snapshots,
+        path,
         chunk_size=int(cfg.chunk_size),
         reason_tiers=list(cfg.reason_tiers),
+        extra=extra,
+        psi_warn=float(cfg.psi_warn),
         progress=bool(cfg.progress),
     )
-    extra = {"model_name": name, "model_version": version, "scored_at": pd.Timestamp.now("UTC")}
-    path = Path(cfg.output.path)
-    summary = write_scores(chunks, path, extra, spec.get("profile"), float(cfg.psi_warn))
     if cfg.output.duckdb.database:
         load_into_duckdb(path, cfg.output.duckdb.database, cfg.output.duckdb.table)
+    outcome = positive_outcomes(spec["task"])
     result = {
         "rows": summary.rows,
         "tiers": summary.tier_counts,
+        "tier_summary": summary.tiers,
+        "outcome": outcome,
         "model_version": version,
         "cutoff": str(cutoff),
         "path": str(path),
     }
     log_scoring_run(tracking, cfg, name, version, cutoff, summary)
-    print_summary(name, version, cutoff, path, summary)
+    print_summary(name, version, cutoff, path, summary, outcome)
     return result
 
 
@@ -95,26 +103,43 @@ def load_into_duckdb(path: Path, database: str, table: str) -> None:
 
 
 def log_scoring_run(tracking, cfg, name, version, cutoff, summary) -> None:
-    """A scoring run: which model, which cutoff, how many rows per tier, and drift."""
+    """A scoring run: which model, which cutoff, customers and expected positives per tier,
+    and drift (with the calendar features it leaves out)."""
     tags = {"model_name": name, "model_version": version, "kind": "scoring"}
+    if summary.drift_excluded:
+        tags["drift.excluded_calendar_features"] = ", ".join(summary.drift_excluded)
     with runs.open_run(tracking, f"score-{name}-v{version}", tags, cfg.experiment_name):
         runs.log_params({"model": f"{name}/{version}", "cutoff": cutoff, "output": cfg.output.path})
         runs.log_metrics(
             {"rows": summary.rows}
-            | {f"tier_{tier}": count for tier, count in summary.tier_counts.items()}
+            | {f"tier_{tier['tier']}": tier["customers"] for tier in summary.tiers}
+            | {f"expected_{tier['tier']}": tier["expected"] for tier in summary.tiers}
             | {f"probability_{k}": v for k, v in summary.probability_quantiles.items()}
         )
-        if summary.drift is not None:
+        if summary.drift is not None and not summary.drift.empty:
             runs.log_metrics({"psi_max": float(summary.drift["psi"].max())})
             runs.log_table(summary.drift, "drift/psi.csv")
 
 
-def print_summary(name, version, cutoff, path, summary) -> None:
-    """Rows, tiers, score distribution and drift warnings, in a few lines."""
-    tiers = ", ".join(f"{tier} {count:,}" for tier, count in sorted(summary.tier_counts.items()))
+def tier_lines(tiers: list[dict], outcome: str) -> list[str]:
+    """One line per tier: customers, expected positives and the playbook's action."""
+    lines = []
+    for tier in tiers:
+        action = f" -> {tier['action']}" if tier["action"] else ""
+        lines.append(
+            f"{tier['tier']:>8}: {tier['customers']:>9,} customers, "
+            f"{tier['expected']:>9,.1f} expected {outcome}{action}"
+        )
+    return lines
+
+
+def print_summary(name, version, cutoff, path, summary, outcome) -> None:
+    """Rows, tiers with expected positives, score distribution and drift, in a few lines."""
     quantiles = summary.probability_quantiles
-    print(f"scored {summary.rows:,} customers at {cutoff:%Y-%m-%d} with {name} v{version}")
-    print(f"  tiers: {tiers}")
+    at = "" if cutoff is None else f" at {cutoff:%Y-%m-%d}"
+    print(f"scored {summary.rows:,} customers{at} with {name} v{version}")
+    for line in tier_lines(summary.tiers, outcome):
+        print(f"  {line}")
     print(
         f"  probability: mean {quantiles['mean']:.3f}, median {quantiles['p50']:.3f}, "
         f"p90 {quantiles['p90']:.3f}"
@@ -122,7 +147,13 @@ def print_summary(name, version, cutoff, path, summary) -> None:
     if summary.drift is not None:
         warned = summary.drift[summary.drift["warning"]]
         for row in warned.itertuples():
-            print(f"  warning: feature {row.feature} drifted (PSI {row.psi:.2f})")
+            missing = f"missing {row.missing_train:.0%} -> {row.missing_now:.0%}"
+            unseen = f"unseen levels {row.unseen_now:.0%}"
+            print(
+                f"  warning: feature {row.feature} drifted (PSI {row.psi:.2f}; {missing}, {unseen})"
+            )
+    if summary.drift_excluded:
+        print(f"  drift not measured on calendar features: {', '.join(summary.drift_excluded)}")
     print(f"  scores: {path}")
 
 

@@ -1,4 +1,5 @@
-"""Batch scoring at a cutoff: features from raw events with the model's own spec, in chunks.
+"""Batch scoring at a cutoff: features from raw events (or a customer table alone) with the
+model's own spec, in chunks.
 
 Events are sorted by customer once; each chunk of customers then takes a contiguous slice,
 so memory stays bounded by the chunk size whatever the number of customers.
@@ -17,29 +18,70 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, TIMESTAMP
+from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, TIMESTAMP, VALID_FROM
 from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features.builder import build_features
 from behaviorlab.features.labels import eligible_snapshots
 from behaviorlab.features.snapshots import make_calendar_snapshots, make_relative_snapshots
+from behaviorlab.features.spec import calendar_features
 from behaviorlab.processes import host_name, process_alive, process_start_time
 from behaviorlab.scoring.drift import DriftAccumulator
-from behaviorlab.scoring.predict import score_features
+from behaviorlab.scoring.predict import assign_tiers, explain_scores, tier_names
+
+PROBABILITY = "probability"
 
 
 @dataclass
 class ScoringSummary:
-    """What a scoring job did, for the printed summary and the MLflow scoring run."""
+    """What a scoring job did, for the printed summary and the MLflow scoring run.
+
+    ``tiers`` lists every tier highest first with its customers, its expected number of
+    positives (the sum of their probabilities) and its action.
+    """
 
     rows: int = 0
-    tier_counts: dict[str, int] = field(default_factory=dict)
+    tiers: list[dict[str, Any]] = field(default_factory=list)
     probability_quantiles: dict[str, float] = field(default_factory=dict)
     drift: pd.DataFrame | None = None
+    drift_excluded: list[str] = field(default_factory=list)
+
+    @property
+    def tier_counts(self) -> dict[str, int]:
+        """Customers per tier."""
+        return {tier["tier"]: tier["customers"] for tier in self.tiers}
 
 
 def default_cutoff(events: pd.DataFrame) -> pd.Timestamp:
     """End of data: midnight after the last event, so every event counts as history."""
     return events[TIMESTAMP].max().normalize() + pd.Timedelta(days=1)
+
+
+def scoring_cutoff(
+    requested, events: pd.DataFrame | None, task: Mapping[str, Any]
+) -> pd.Timestamp | None:
+    """The cutoff asked for; else the end of the events; else (a customer table alone) the
+    task's own cutoff, which may be none at all (NaT, as in training)."""
+    if requested:
+        return pd.Timestamp(requested)
+    if events is not None:
+        return default_cutoff(events)
+    cutoff = (task.get("snapshots") or {}).get("cutoff")
+    return pd.Timestamp(cutoff) if cutoff else None
+
+
+def attribute_snapshots(customers: pd.DataFrame | None, cutoff) -> pd.DataFrame:
+    """Attribute-only tasks score every customer of the table once, at one cutoff (none for
+    a static table trained without one); a timed table needs the cutoff its rows are read at."""
+    if customers is None:
+        raise DataValidationError("an attribute-only model scores a customer table: none given")
+    timed = VALID_FROM in customers.columns
+    if timed and cutoff is None:
+        raise ConfigError("a customer table with valid_from is scored at a cutoff: set cutoff")
+    rows = customers.loc[customers[VALID_FROM] <= cutoff] if timed else customers
+    ids = pd.Series(rows[CUSTOMER_ID].astype("str").unique(), name=CUSTOMER_ID)
+    stamp = pd.Timestamp(cutoff) if cutoff is not None else pd.NaT
+    stamps = pd.Series(stamp, index=ids.index, dtype="datetime64[us]", name=CUTOFF)
+    return pd.concat([ids, stamps], axis=1).sort_values(CUSTOMER_ID, ignore_index=True)
 
 
 def scoring_snapshots(
@@ -51,11 +93,14 @@ def scoring_snapshots(
 ) -> pd.DataFrame:
     """The snapshots the task defines at a scoring cutoff, with the task's eligibility.
 
-    Calendar tasks score every customer at the cutoff itself. Signup-relative tasks score
+    Attribute-only tasks score every customer of the table. Calendar tasks score every
+    customer at the cutoff itself. Signup-relative tasks score
     each customer at their own snapshot (signup + N days), as in training, for customers
     whose snapshot falls in the ``window_days`` before the cutoff (default: the task's
     horizon, while the predicted outcome is still open); older snapshots are history.
     """
+    if task.get("kind") == "attributes":
+        return attribute_snapshots(customers, cutoff)
     cutoff = pd.Timestamp(cutoff)
     snapshot_cfg = task.get("snapshots") or {}
     if snapshot_cfg.get("kind", "calendar") != "relative":
@@ -70,15 +115,19 @@ def scoring_snapshots(
 
 
 def iter_chunks(
-    events: pd.DataFrame, customers: pd.DataFrame | None, snapshots: pd.DataFrame, size: int
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]]:
+    events: pd.DataFrame | None,
+    customers: pd.DataFrame | None,
+    snapshots: pd.DataFrame,
+    size: int,
+) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]]:
     """Yield (snapshots, events, customers) for consecutive groups of customers.
 
     Events and customers are sorted by id once; each chunk then takes contiguous slices.
     """
-    events = events.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
     snapshots = snapshots.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
-    event_ids = events[CUSTOMER_ID].to_numpy()
+    if events is not None:
+        events = events.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
+        event_ids = events[CUSTOMER_ID].to_numpy()
     if customers is not None:
         customers = customers.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
         customer_ids = customers[CUSTOMER_ID].to_numpy()
@@ -88,7 +137,8 @@ def iter_chunks(
         chunk_customers = None
         if customers is not None:
             chunk_customers = customers.iloc[id_range(customer_ids, *bounds)]
-        yield chunk, events.iloc[id_range(event_ids, *bounds)], chunk_customers
+        chunk_events = None if events is None else events.iloc[id_range(event_ids, *bounds)]
+        yield chunk, chunk_events, chunk_customers
 
 
 def id_range(sorted_ids: np.ndarray, first: str, last: str) -> slice:
@@ -107,32 +157,92 @@ def check_feature_inputs(features: pd.DataFrame, feature_names: list[str]) -> No
         )
 
 
-def score_chunks(
+def raw_categories(
+    customers: pd.DataFrame | None, features: pd.DataFrame, spec: Mapping[str, Any]
+) -> pd.DataFrame | None:
+    """The customer-table values of categorical attributes for each scored row, before
+    unseen levels become missing (the latest row of a timed table): drift counts them."""
+    attributes = spec["features"]["attributes"]
+    names = [
+        c["name"]
+        for c in attributes.get("columns") or []
+        if attributes["enabled"] and c["kind"] == "categorical"
+    ]
+    names = [name for name in names if customers is not None and name in customers.columns]
+    if not names:
+        return None
+    latest = customers.drop_duplicates(CUSTOMER_ID, keep="last")
+    latest = latest.set_index(latest[CUSTOMER_ID].astype("str"))[names]
+    return latest.reindex(features[CUSTOMER_ID].astype("str").to_numpy()).reset_index(drop=True)
+
+
+def spill_features(
     model,
     spec: Mapping[str, Any],
-    events: pd.DataFrame,
-    customers: pd.DataFrame | None,
-    snapshots: pd.DataFrame,
-    chunk_size: int,
-    reason_tiers: list[str],
-    progress: bool = True,
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """Yield (snapshot keys + scores, features) chunk by chunk."""
+    chunks: Iterator[tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]],
+    writer: "ChunkWriter",
+    drift: DriftAccumulator,
+) -> np.ndarray:
+    """First pass: features and probabilities chunk by chunk, written to a temporary
+    Parquet file; returns every probability (one float per customer: small)."""
     names = spec["feature_names"]
-    scoring = spec["scoring"]
-    chunks = iter_chunks(events, customers, snapshots, chunk_size)
-    total = -(-len(snapshots) // chunk_size)
-    for chunk, chunk_events, chunk_customers in tqdm(
-        chunks, total=total, desc="scoring", unit="chunk", disable=not progress
-    ):
+    probabilities = []
+    for chunk, chunk_events, chunk_customers in chunks:
         built = build_features(chunk_events, chunk_customers, chunk, spec["features"])
         features = chunk.merge(built, on=[CUSTOMER_ID, CUTOFF], how="left")
         check_feature_inputs(features, names)
-        scored = score_features(
-            model, features[names], scoring["tiers"], reason_tiers, scoring["n_reasons"]
+        features = features[[CUSTOMER_ID, CUTOFF, *names]].reset_index(drop=True)
+        probability = model.predict_proba(features[names])
+        drift.update(features[names], raw_categories(chunk_customers, features, spec))
+        probabilities.append(probability)
+        writer.append(features.assign(**{PROBABILITY: probability}))
+    writer.close()
+    return np.concatenate(probabilities) if probabilities else np.empty(0)
+
+
+def explain_spilled(
+    model,
+    spec: Mapping[str, Any],
+    spill: Path,
+    tier: np.ndarray,
+    reason_tiers: list[str],
+    batch_size: int,
+) -> Iterator[pd.DataFrame]:
+    """Second pass: the spilled rows batch by batch with their (global) tiers, actions and
+    readable reasons, keyed by customer and cutoff."""
+    scoring = spec["scoring"]
+    names = spec["feature_names"]
+    start = 0
+    for batch in pq.ParquetFile(spill).iter_batches(batch_size=batch_size):
+        frame = batch.to_pandas()
+        rows = tier[start : start + len(frame)]
+        start += len(frame)
+        scored = explain_scores(
+            model,
+            frame[names],
+            frame[PROBABILITY].to_numpy(),
+            rows,
+            reason_tiers,
+            scoring["n_reasons"],
+            reasons=spec.get("reasons"),
+            actions=scoring.get("actions"),
         )
-        keys = features[[CUSTOMER_ID, CUTOFF]].reset_index(drop=True)
-        yield pd.concat([keys, scored], axis=1), features[names]
+        yield pd.concat([frame[[CUSTOMER_ID, CUTOFF]], scored], axis=1)
+
+
+def summarise_tiers(
+    probability: np.ndarray, tier: np.ndarray, tiers: Mapping[str, Any], actions
+) -> list[dict[str, Any]]:
+    """Per tier, highest first: customers, expected positives (sum of probabilities), action."""
+    return [
+        {
+            "tier": name,
+            "customers": int((tier == name).sum()),
+            "expected": float(probability[tier == name].sum()),
+            "action": (actions or {}).get(name),
+        }
+        for name in tier_names(tiers)
+    ]
 
 
 class ChunkWriter:
@@ -161,47 +271,69 @@ class ChunkWriter:
             self.parquet_.close()
 
 
-def write_scores(
-    chunks: Iterator[tuple[pd.DataFrame, pd.DataFrame]],
+def score_to_file(
+    model,
+    spec: Mapping[str, Any],
+    events: pd.DataFrame | None,
+    customers: pd.DataFrame | None,
+    snapshots: pd.DataFrame,
     path: Path,
+    *,
+    chunk_size: int,
+    reason_tiers: list[str],
     extra: Mapping[str, Any],
-    profile: Mapping[str, Any] | None,
     psi_warn: float,
+    progress: bool = True,
 ) -> ScoringSummary:
-    """Stream scored chunks to Parquet or CSV under a temporary name, then rename into place.
+    """Score every snapshot in two passes and write the file atomically.
 
-    A job that fails or is killed midway leaves no file at ``path``; the temporary file of
-    a job killed too hard to remove it (``kill -9``) is removed by the next job.
+    Capacity tiers rank all customers of the job, so the first pass computes features and
+    probabilities chunk by chunk (spilled to a temporary Parquet file beside the output),
+    tiers are then assigned over all probabilities, and the second pass reads the spill
+    back batch by batch for actions and reasons. Memory stays bounded by the chunk size
+    (plus one float per customer). The output is written under a temporary name and renamed
+    into place: a job that fails or is killed midway leaves no file at ``path``; the
+    temporaries of a job killed too hard to remove them (``kill -9``) go with the next job.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_abandoned_temporaries(path)
-    temporary = temporary_path(path)
-    writer = ChunkWriter(temporary, path.suffix)
-    drift = DriftAccumulator(profile or {})
-    summary = ScoringSummary()
-    probabilities = []
+    spill_base = path.with_name(f"{path.name}.features")
+    for target in (path, spill_base):
+        remove_abandoned_temporaries(target)
+    temporary, spill = temporary_path(path), temporary_path(spill_base)
+    profile = spec.get("profile") or {}
+    drift = DriftAccumulator(profile, exclude=calendar_features(spec["features"]))
+    tiers, actions = spec["scoring"]["tiers"], spec["scoring"].get("actions")
+    chunks = tqdm(
+        iter_chunks(events, customers, snapshots, chunk_size),
+        total=-(-len(snapshots) // chunk_size),
+        desc="scoring",
+        unit="chunk",
+        disable=not progress,
+    )
     try:
-        for scored, features in chunks:
-            scored = scored.assign(**extra)
-            for tier, count in scored["tier"].value_counts().items():
-                summary.tier_counts[tier] = summary.tier_counts.get(tier, 0) + int(count)
-            probabilities.append(scored["probability"].to_numpy())
-            drift.update(features)
-            writer.append(scored)
-        writer.close()
-        if writer.rows_ == 0:
+        probability = spill_features(model, spec, chunks, ChunkWriter(spill, ".parquet"), drift)
+        if len(probability) == 0:
             raise DataValidationError("no eligible customer to score at this cutoff")
+        tier = assign_tiers(probability, tiers)
+        writer = ChunkWriter(temporary, path.suffix)
+        for scored in explain_spilled(model, spec, spill, tier, reason_tiers, chunk_size):
+            writer.append(scored.assign(**extra))
+        writer.close()
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-    summary.rows = writer.rows_
-    all_p = np.concatenate(probabilities)
-    summary.probability_quantiles = {
-        f"p{int(q * 100)}": float(np.quantile(all_p, q)) for q in (0.1, 0.5, 0.9, 0.99)
-    } | {"mean": float(all_p.mean())}
-    summary.drift = drift.report(warn_above=psi_warn) if profile else None
-    return summary
+        spill.unlink(missing_ok=True)
+    return ScoringSummary(
+        rows=len(probability),
+        tiers=summarise_tiers(probability, tier, tiers, actions),
+        probability_quantiles={
+            f"p{int(q * 100)}": float(np.quantile(probability, q)) for q in (0.1, 0.5, 0.9, 0.99)
+        }
+        | {"mean": float(probability.mean())},
+        drift=drift.report(warn_above=psi_warn) if profile else None,
+        drift_excluded=drift.excluded,
+    )
 
 
 def temporary_path(path: Path) -> Path:

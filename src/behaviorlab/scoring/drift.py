@@ -1,6 +1,13 @@
-"""Population stability of features between training and scoring, computed in chunks."""
+"""Drift of features between training and scoring, computed in chunks.
 
-from collections.abc import Mapping
+Per feature: the population stability index (PSI) against the training profile, the share
+of missing values then and now, and the share of categorical values outside the training
+levels. Features that grow with the calendar alone (tenure, days since signup) always
+drift between a training period and a later scoring date: they are listed as excluded
+instead of measured.
+"""
+
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -59,24 +66,51 @@ def population_stability(expected: np.ndarray, actual_counts: np.ndarray) -> flo
 class DriftAccumulator:
     """Collects bin counts chunk by chunk, so drift needs no second pass over the scores."""
 
-    def __init__(self, profile: Mapping[str, Mapping[str, Any]]):
-        self.profile = profile
+    def __init__(self, profile: Mapping[str, Mapping[str, Any]], exclude: Sequence[str] = ()):
+        self.profile = {name: e for name, e in profile.items() if name not in set(exclude)}
+        self.excluded = [name for name in profile if name in set(exclude)]
         self.counts_: dict[str, np.ndarray] = {}
+        self.missing_: dict[str, int] = {}
+        self.unseen_: dict[str, int] = {}
 
-    def update(self, features: pd.DataFrame) -> "DriftAccumulator":
-        """Add one chunk's counts."""
+    def update(self, features: pd.DataFrame, raw: pd.DataFrame | None = None):
+        """Add one chunk's counts. ``raw`` holds categorical values before unseen levels were
+        masked (aligned with ``features``), when the caller still has them."""
         for name, entry in self.profile.items():
-            counts = count_bins(features[name], entry)
-            self.counts_[name] = self.counts_.get(name, 0) + counts
+            column = features[name]
+            self.counts_[name] = self.counts_.get(name, 0) + count_bins(column, entry)
+            self.missing_[name] = self.missing_.get(name, 0) + int(column.isna().sum())
+            if entry["kind"] == "categorical":
+                source = raw[name] if raw is not None and name in raw.columns else column
+                self.unseen_[name] = self.unseen_.get(name, 0) + count_unseen(source, entry)
         return self
 
     def report(self, warn_above: float) -> pd.DataFrame:
-        """PSI per feature, largest first, with a warning flag over the threshold."""
-        rows = [
-            {"feature": name, "psi": population_stability(entry["shares"], self.counts_[name])}
-            for name, entry in self.profile.items()
-            if name in self.counts_
-        ]
-        report = pd.DataFrame(rows, columns=["feature", "psi"])
+        """PSI, missing shares (training, now) and unseen-level share per feature, largest
+        PSI first, with a warning flag over the threshold."""
+        rows = []
+        for name, entry in self.profile.items():
+            if name not in self.counts_:
+                continue
+            total = max(float(self.counts_[name].sum()), 1.0)
+            rows.append(
+                {
+                    "feature": name,
+                    "psi": population_stability(entry["shares"], self.counts_[name]),
+                    "missing_train": float(entry["shares"][-1]),
+                    "missing_now": self.missing_[name] / total,
+                    "unseen_now": self.unseen_.get(name, 0) / total,
+                }
+            )
+        report = pd.DataFrame(rows, columns=[*REPORT_COLUMNS])
         report["warning"] = report["psi"] > warn_above
         return report.sort_values("psi", ascending=False, ignore_index=True)
+
+
+REPORT_COLUMNS = ("feature", "psi", "missing_train", "missing_now", "unseen_now")
+
+
+def count_unseen(values: pd.Series, entry: Mapping[str, Any]) -> int:
+    """Values present but outside the training levels."""
+    labels = values.astype("object").map(str, na_action="ignore")
+    return int((labels.notna() & ~labels.isin(entry["levels"])).sum())

@@ -1,51 +1,198 @@
-"""Turn feature rows into what a retention team acts on: probability, tier and reasons."""
+"""Turn feature rows into what a retention team acts on: probability, tier, action, reasons.
+
+Output columns, in order: ``probability`` (calibrated), ``tier``, ``action`` (the
+playbook's step for the tier, empty when none is configured), then per rank k
+``reason_k`` (readable text), ``reason_k_feature`` (the feature's name) and
+``reason_k_contribution`` (its SHAP contribution on the log-odds scale, > 0). Empty
+values are nulls (pandas NA), never NaN.
+
+Tiers come from probability thresholds (``mode: thresholds``, a tier is the highest one
+reached) or from a team's capacity (``mode: capacity``: shares of the rows scored
+together, the first tier named taking the top share, the next the following share).
+"""
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from behaviorlab.scoring.reasons import positive_reasons, reason_texts
+
 LOWEST_TIER = "low"
+MODES = ("thresholds", "capacity")
 
 
-def assign_tiers(probability: np.ndarray, tiers: Mapping[str, float]) -> np.ndarray:
+def tier_mode(tiers: Mapping[str, Any]) -> str:
+    """``thresholds`` (the default, and what a tier mapping without ``mode`` means) or
+    ``capacity``."""
+    return str(tiers.get("mode") or "thresholds")
+
+
+def tier_levels(tiers: Mapping[str, Any]) -> dict[str, float]:
+    """The named tiers with their threshold or share (unset tiers left out), in order."""
+    return {name: float(v) for name, v in tiers.items() if name != "mode" and v is not None}
+
+
+def tier_names(tiers: Mapping[str, Any]) -> list[str]:
+    """Every tier a row can get, highest first, ``low`` last."""
+    levels = tier_levels(tiers)
+    if tier_mode(tiers) == "thresholds":
+        levels = dict(sorted(levels.items(), key=lambda item: item[1], reverse=True))
+    return [*levels, LOWEST_TIER]
+
+
+def assign_tiers(probability: np.ndarray, tiers: Mapping[str, Any]) -> np.ndarray:
+    """Each row's tier: by probability thresholds, or by capacity over these rows."""
+    if tier_mode(tiers) == "capacity":
+        return tiers_by_capacity(probability, tier_levels(tiers))
+    return tiers_by_threshold(probability, tier_levels(tiers))
+
+
+def tiers_by_threshold(probability: np.ndarray, thresholds: Mapping[str, float]) -> np.ndarray:
     """Name each probability by the highest tier whose threshold it reaches."""
-    ordered = sorted(tiers.items(), key=lambda item: item[1], reverse=True)
+    ordered = sorted(thresholds.items(), key=lambda item: item[1], reverse=True)
     names = [name for name, _ in ordered] + [LOWEST_TIER]
-    thresholds = np.array([threshold for _, threshold in ordered])
-    index = (probability[:, None] < thresholds[None, :]).sum(axis=1)
+    cut = np.array([threshold for _, threshold in ordered])
+    index = (np.asarray(probability)[:, None] < cut[None, :]).sum(axis=1)
     return np.asarray(names, dtype=object)[index]
+
+
+def tiers_by_capacity(probability: np.ndarray, shares: Mapping[str, float]) -> np.ndarray:
+    """The top ``round(share * n)`` rows by probability get the first tier, the next ones
+    the second, and so on (rounded on the running total); ties are broken by row order, so
+    a tier holds exactly its share whatever the calibration's plateaus."""
+    probability = np.asarray(probability, dtype=float)
+    order = np.argsort(-probability, kind="stable")
+    tier = np.full(len(probability), LOWEST_TIER, dtype=object)
+    start, taken = 0, 0.0
+    for name, share in shares.items():
+        taken += share
+        end = min(round(taken * len(probability)), len(probability))
+        tier[order[start:end]] = name
+        start = max(start, end)
+    return tier
+
+
+def capacity_thresholds(probability: np.ndarray, shares: Mapping[str, float]) -> dict[str, float]:
+    """The probability cut-offs that give each capacity tier its share on these rows
+    (stored at training time from the test predictions, for scoring one request at a time)."""
+    ordered = np.sort(np.asarray(probability, dtype=float))[::-1]
+    thresholds, taken = {}, 0.0
+    for name, share in shares.items():
+        taken += share
+        count = min(round(taken * len(ordered)), len(ordered))
+        thresholds[name] = float(ordered[count - 1]) if count else 1.0
+    return thresholds
+
+
+def serving_tiers(scoring: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The tiers for rows scored without the rest of the population (HTTP serving): capacity
+    tiers use the probability cut-offs stored at training time when the model has them."""
+    tiers = scoring["tiers"]
+    stored = scoring.get("capacity_thresholds")
+    if tier_mode(tiers) == "capacity" and stored:
+        return {"mode": "thresholds", **stored}
+    return tiers
 
 
 def reason_columns(n_reasons: int) -> list[str]:
     """Output columns holding the top reasons, in order."""
-    names = [f"reason_{k}" for k in range(1, n_reasons + 1)]
-    values = [f"reason_{k}_value" for k in range(1, n_reasons + 1)]
-    return [column for pair in zip(names, values, strict=True) for column in pair]
+    return [
+        f"reason_{k}{suffix}"
+        for k in range(1, n_reasons + 1)
+        for suffix in ("", "_feature", "_contribution")
+    ]
+
+
+def output_columns(n_reasons: int) -> list[str]:
+    """Every column ``score_features`` returns, in order."""
+    return ["probability", "tier", "action", *reason_columns(n_reasons)]
+
+
+def actions_for(tier: np.ndarray, actions: Mapping[str, str] | None) -> pd.Series:
+    """The playbook's action of each row's tier (empty without a playbook)."""
+    mapped = pd.Series(tier, dtype="object").map(dict(actions or {}))
+    return mapped.astype("string")
 
 
 def score_features(
     model,
     features: pd.DataFrame,
-    tiers: Mapping[str, float],
+    tiers: Mapping[str, Any],
     reason_tiers: Sequence[str],
     n_reasons: int,
+    *,
+    reasons: Mapping[str, Any] | None = None,
+    actions: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Score feature rows; exact SHAP reasons only for the tiers that act on them.
+    """Score feature rows: probability, tier (capacity tiers over these rows), action, and
+    readable reasons for the tiers that act on them (see the module docstring).
 
-    Reasons cost far more than probabilities, so rows in other tiers get empty reasons; a
-    model with fewer features than ``n_reasons`` leaves the extra reasons empty.
+    ``reasons`` is the model spec's reason table (descriptions and reference values; without
+    it a reason reads ``<feature>: <value>``), ``actions`` the tier-to-action playbook.
     """
     probability = model.predict_proba(features)
     tier = assign_tiers(probability, tiers)
-    scored = pd.DataFrame({"probability": probability, "tier": tier}, index=features.index)
+    return explain_scores(
+        model, features, probability, tier, reason_tiers, n_reasons, reasons, actions
+    )
+
+
+def score_with_spec(
+    model, features: pd.DataFrame, spec: Mapping[str, Any], reason_tiers=None
+) -> pd.DataFrame:
+    """``score_features`` with everything read from a model's spec: what the pyfunc serves."""
+    scoring = spec["scoring"]
+    return score_features(
+        model,
+        features,
+        serving_tiers(scoring),
+        scoring["reason_tiers"] if reason_tiers is None else reason_tiers,
+        scoring["n_reasons"],
+        reasons=spec.get("reasons"),
+        actions=scoring.get("actions"),
+    )
+
+
+def explain_scores(
+    model,
+    features: pd.DataFrame,
+    probability: np.ndarray,
+    tier: np.ndarray,
+    reason_tiers: Sequence[str],
+    n_reasons: int,
+    reasons: Mapping[str, Any] | None = None,
+    actions: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """The output frame for rows whose probability and tier are known.
+
+    Exact SHAP reasons only for the acting tiers (they cost far more than probabilities);
+    other rows get empty reasons.
+    """
+    n = len(features)
+    scored = pd.DataFrame(
+        {
+            "probability": np.asarray(probability, dtype=float),
+            "tier": pd.Series(tier, dtype="object").astype("string"),
+            "action": actions_for(tier, actions),
+        }
+    )
     for k in range(1, n_reasons + 1):
-        scored[f"reason_{k}"] = pd.Series(pd.NA, index=features.index, dtype="string")
-        scored[f"reason_{k}_value"] = np.nan
-    acting = np.isin(tier, list(reason_tiers))
+        scored[f"reason_{k}"] = pd.Series(pd.NA, index=range(n), dtype="string")
+        scored[f"reason_{k}_feature"] = pd.Series(pd.NA, index=range(n), dtype="string")
+        scored[f"reason_{k}_contribution"] = pd.Series(pd.NA, index=range(n), dtype="Float64")
+    acting = np.flatnonzero(np.isin(tier, list(reason_tiers)))
     available = min(n_reasons, len(model.feature_names))
-    if acting.any() and available:
-        reasons = model.top_reasons(features.loc[acting], k=available)
-        for column in reason_columns(available):
-            scored.loc[acting, column] = reasons[column].to_numpy()
-    return scored.reset_index(drop=True)
+    if len(acting) and available:
+        rows = features.iloc[acting]
+        names, values, present = positive_reasons(model.contributions(rows), available)
+        texts = reason_texts(rows, names, present, reasons)
+        for rank in range(available):
+            k = rank + 1
+            keep = present[:, rank]
+            where = acting[keep]
+            scored.loc[where, f"reason_{k}"] = [t for t in texts[rank] if t is not None]
+            scored.loc[where, f"reason_{k}_feature"] = names[keep, rank].astype(str)
+            scored.loc[where, f"reason_{k}_contribution"] = values[keep, rank]
+    return scored

@@ -39,10 +39,31 @@ class ExplainConfig:
 
 
 @dataclass
+class TiersConfig:
+    """``mode: thresholds`` (probabilities) or ``capacity`` (shares of the customers scored);
+    a tier left null is not used."""
+
+    mode: str = MISSING
+    high: float | None = None
+    medium: float | None = None
+
+
+@dataclass
+class ActionsConfig:
+    """The playbook: what a team does with each tier (null: no action written)."""
+
+    high: str | None = MISSING
+    medium: str | None = MISSING
+    low: str | None = MISSING
+
+
+@dataclass
 class ScoringConfig:
-    tiers: dict[str, float] = MISSING
+    tiers: TiersConfig = field(default_factory=TiersConfig)
+    actions: ActionsConfig = field(default_factory=ActionsConfig)
     reason_tiers: list[str] = MISSING
     n_reasons: int = MISSING
+    unseen_categories: str = MISSING
 
 
 @dataclass

@@ -12,7 +12,7 @@ from behaviorlab.features.families.common import (
     recent,
     typed_within,
 )
-from behaviorlab.features.naming import slug
+from behaviorlab.features.naming import slug, words
 
 
 def columns(p: dict) -> list[str]:
@@ -70,5 +70,7 @@ def descriptions(p: dict) -> dict[str, dict]:
         table[f"count_events_{w}d"] = described(f"events in the last {w} days", "count")
         table[f"active_days_{w}d"] = described(f"active days in the last {w} days", "count")
         for e in p["event_types"]:
-            table[f"count_{slug(e)}_{w}d"] = described(f"{e} events in the last {w} days", "count")
+            table[f"count_{slug(e)}_{w}d"] = described(
+                f"{words(e)} events in the last {w} days", "count"
+            )
     return table

@@ -6,7 +6,7 @@ import ibis
 from behaviorlab.data.contract import EVENT, TIMESTAMP
 from behaviorlab.features.engine import AGE_US, GAP_US, day_age
 from behaviorlab.features.families.common import KEYS, Sources, described, in_days, is_event
-from behaviorlab.features.naming import slug
+from behaviorlab.features.naming import slug, words
 
 STATS = ("mean", "std", "max")
 HOUR_BUCKETS = {"night": (0, 6), "morning": (6, 12), "afternoon": (12, 18), "evening": (18, 24)}
@@ -106,7 +106,7 @@ def descriptions(p: dict) -> dict[str, dict]:
     }
     for e in p["key_events"]:
         table[f"days_since_{slug(e)}"] = described(
-            f"days since the last {e}", "days", f"no {e} yet"
+            f"days since the last {words(e)}", "days", f"no {words(e)} yet"
         )
     for bucket, (low, high) in HOUR_BUCKETS.items():
         table[f"share_{bucket}"] = described(
