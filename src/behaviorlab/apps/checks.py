@@ -262,20 +262,29 @@ def shares_leave_training(section: Any) -> str | None:
 
 
 def tiers(value: Any) -> str | None:
-    """Tier names with thresholds in [0, 1], no two alike (a tier is the highest reached)."""
-    if not value:
+    """Thresholds: probabilities in [0, 1], no two alike (a tier is the highest reached).
+    Capacity: shares in [0, 1] adding up to at most 1."""
+    mode = (value or {}).get("mode", "thresholds")
+    if mode not in ("thresholds", "capacity"):
+        return f"mode must be thresholds or capacity, got {mode!r}"
+    levels = {k: v for k, v in value.items() if k != "mode" and v is not None}
+    if not levels:
         return "must name at least one tier with its threshold, e.g. {high: 0.8}"
-    for name, threshold in value.items():
+    word = "share" if mode == "capacity" else "threshold"
+    for name, threshold in levels.items():
         if not is_number(threshold) or not 0 <= threshold <= 1:
-            return f"threshold of tier {name!r} must be in [0, 1], got {threshold!r}"
-    if len(set(value.values())) < len(value):
-        return f"must give each tier its own threshold (they order the tiers), got {value}"
+            return f"{word} of tier {name!r} must be in [0, 1], got {threshold!r}"
+    if mode == "capacity" and sum(levels.values()) > 1:
+        return f"shares of the capacity tiers must add up to at most 1, got {levels}"
+    if mode == "thresholds" and len(set(levels.values())) < len(levels):
+        return f"must give each tier its own threshold (they order the tiers), got {levels}"
     return None
 
 
 def reason_tiers_known(section: Any) -> str | None:
     """Reasons go to tiers that exist (the named ones, or `low` below them all)."""
-    known = [*(section.get("tiers") or {}), "low"]
+    named = section.get("tiers") or {}
+    known = [*(k for k, v in named.items() if k != "mode" and v is not None), "low"]
     unknown = [name for name in section.get("reason_tiers") or [] if name not in known]
     if unknown:
         return f"reason_tiers names unknown tiers {unknown}; tiers are {known}"

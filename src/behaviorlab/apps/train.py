@@ -25,6 +25,8 @@ from behaviorlab.modeling.pipeline import train_model
 from behaviorlab.modeling.splits import make_splits, out_of_time_periods
 from behaviorlab.modeling.tuning import study_identity, study_name
 from behaviorlab.scoring.drift import profile_features
+from behaviorlab.scoring.predict import capacity_thresholds, tier_levels, tier_mode
+from behaviorlab.scoring.reasons import reason_spec
 from behaviorlab.tracking import models, runs
 
 HOLDOUT_FILE = "holdout/holdout.parquet"
@@ -76,7 +78,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log_result(result)
         log_gate_rows(cfg, result.model, gate_rows)
         log_study(result)
-        spec = model_spec(cfg, table)
+        spec = model_spec(cfg, table, result)
         model_uri = models.log_behavior_model(result.model, spec, table.frame)
         outcome = register_and_gate(cfg, model_uri, parent.info.run_id, dataset, result, table)
     summary = {**result.metrics, **outcome, "run_id": parent.info.run_id}
@@ -204,14 +206,25 @@ def log_result(result) -> None:
     runs.log_table(result.test_frame, HOLDOUT_FILE)
 
 
-def model_spec(cfg: DictConfig, table) -> dict[str, Any]:
-    """Everything scoring needs to rebuild the features and read the output."""
+def model_spec(cfg: DictConfig, table, result) -> dict[str, Any]:
+    """Everything scoring needs to rebuild the features and read the output: readable
+    reasons (descriptions, medians of the label-0 training rows) and, for capacity tiers,
+    the probability cut-offs at those capacities on the test predictions (for serving)."""
+    scoring = to_plain(cfg.scoring)
+    if tier_mode(scoring["tiers"]) == "capacity":
+        probability = result.test_frame["probability"].to_numpy()
+        scoring["capacity_thresholds"] = capacity_thresholds(
+            probability, tier_levels(scoring["tiers"])
+        )
     return {
         "task": to_plain(cfg.task),
         "features": table.resolved_features,
         "feature_names": table.feature_names,
         "categorical_features": table.categorical_features,
-        "scoring": to_plain(cfg.scoring),
+        "scoring": scoring,
+        "reasons": reason_spec(
+            table.resolved_features, table.frame, table.feature_names, to_plain(cfg.task)
+        ),
         "data": cfg.data.name,
         "profile": profile_features(table.frame, table.feature_names),
     }
