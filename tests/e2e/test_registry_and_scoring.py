@@ -119,7 +119,8 @@ def test_scores_match_in_process_predictions_and_repeat_exactly(small_sim_dir, c
     scores = pd.read_parquet(first)
     assert len(scores) == summary["rows"] > 700
     assert scores["customer_id"].is_unique
-    expected_columns = {"customer_id", "probability", "tier", "reason_1", "reason_3_value"}
+    expected_columns = {"customer_id", "probability", "tier", "action", "reason_1"}
+    expected_columns |= {"reason_1_feature", "reason_3_contribution"}
     assert expected_columns | {"model_name", "model_version", "cutoff", "scored_at"} <= set(scores)
     pd.testing.assert_frame_equal(
         scores.drop(columns="scored_at"), pd.read_parquet(second).drop(columns="scored_at")
@@ -136,6 +137,9 @@ def test_scores_match_in_process_predictions_and_repeat_exactly(small_sim_dir, c
     acting = scores["tier"].isin(["high", "medium"])
     assert scores.loc[acting, "reason_1"].notna().all()
     assert scores.loc[~acting, "reason_1"].isna().all()
+    assert scores["tier"].value_counts()["high"] == round(0.05 * len(scores))
+    assert scores.loc[acting, "reason_1"].str.contains(r"\(retained customers: ").all()
+    assert (scores["reason_1_contribution"].dropna() > 0).all()
 
     model, spec = load_behavior_model("models:/churn-sim@champion")
     dataset = load_dataset(to_plain(compose_config("score", data_overrides(small_sim_dir)).data))

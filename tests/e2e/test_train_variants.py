@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from behaviorlab.apps import train
+from behaviorlab.apps import score, train
 from behaviorlab.apps.common import CONF_DIR
 from tests.conftest import SMALL_SIM
 from tests.helpers import compose_config
@@ -74,6 +74,29 @@ def test_attribute_only_problem_trains_through_the_same_app(tmp_path):
     assert summary["roc_auc"] > 0.65
     assert summary["model_name"] == "attributes-crm"
     assert summary["promoted"]
+
+    out = tmp_path / "scores.parquet"
+    scored = score.run(
+        compose_config(
+            "score",
+            [
+                "registered_model=attributes-crm@champion",
+                "data.name=crm",
+                "data.events=null",
+                "data.simulate=null",
+                f"data.customers.path={table}",
+                f"output.path={out}",
+                "progress=false",
+            ],
+        )
+    )
+    scores = pd.read_parquet(out)
+    assert scored["rows"] == len(scores) == 1500
+    assert scored["tiers"] == {"high": 75, "medium": 225, "low": 1200}
+    high = scores.loc[scores["tier"] == "high"]
+    assert (high["action"] == "call").all()
+    assert high["reason_1"].str.contains(r"\(customers whose label is not 1: ").any()
+    assert (high["reason_1_contribution"].dropna() > 0).all()
 
 
 def train_command(data_dir: Path, seed: int) -> list[str]:
