@@ -1,6 +1,8 @@
 """Estimators learn a signal; contributions are exact; the calibrated model guards its input."""
 
+import copy
 import pickle
+import re
 
 import numpy as np
 import pandas as pd
@@ -97,18 +99,31 @@ def test_missing_columns_are_named(lightgbm_model):
         model.predict_proba(test.drop(columns=["plan", "noise"]))
 
 
-def test_column_order_unseen_levels_and_strings_are_handled(lightgbm_model):
+def test_column_order_and_strings_are_handled(lightgbm_model):
     model, test = lightgbm_model
     rows = test.head(20)
     expected = model.predict_proba(rows)
     shuffled = rows[FEATURES[::-1]].copy()
     shuffled["plan"] = shuffled["plan"].astype("str")
     np.testing.assert_allclose(model.predict_proba(shuffled), expected)
+
+
+def test_unseen_levels_are_named_or_scored_as_missing_when_asked(lightgbm_model):
+    model, test = lightgbm_model
+    rows = test.head(20)
     unseen = rows.copy()
-    unseen["plan"] = pd.Categorical(["enterprise"] * 20)
+    unseen["plan"] = ["platinum", "gold"] * 10
     missing = rows.copy()
     missing["plan"] = pd.Categorical([None] * 20, categories=["basic", "pro", "team"])
-    np.testing.assert_allclose(model.predict_proba(unseen), model.predict_proba(missing))
+    message = (
+        "column 'plan' has unseen values 'gold', 'platinum' (known levels: 'basic', 'pro', 'team')"
+    )
+    with pytest.raises(DataValidationError, match=re.escape(message)):
+        model.predict_proba(unseen)
+    lenient = copy.copy(model)
+    lenient.unseen_categories = "missing"
+    np.testing.assert_allclose(lenient.predict_proba(unseen), model.predict_proba(missing))
+    assert model.unseen_categories == "error"
 
 
 @pytest.mark.parametrize("name", ["lightgbm_model", "logistic_model"])

@@ -466,6 +466,7 @@ TRAIN_RULES: dict[str, Check] = {
     "scoring.tiers": tiers,
     "scoring": reason_tiers_known,
     "scoring.n_reasons": integer(0),
+    "scoring.unseen_categories": one_of("error", "missing"),
     **GATE_RULES,
     **TRACKING_RULES,
     "paths.cache_dir": output_folder,

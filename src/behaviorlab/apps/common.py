@@ -23,6 +23,7 @@ EXIT_USER_ERROR = 2
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 HYDRA_USAGE_ERRORS = (OverrideParseException, ConfigCompositionException)
 HYDRA_FULL_ERROR = "HYDRA_FULL_ERROR"
+ARTIFACTS_PROGRESS_BAR = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 
 
 class Stopped(KeyboardInterrupt):
@@ -44,11 +45,13 @@ def entry_point(main: Callable[..., Any]) -> Callable[..., Any]:
     A bad Hydra override (unknown key, wrong type, unparsable, missing config) exits 2 with
     Hydra's message on one ``error:`` line, like the apps' other user errors; set
     HYDRA_FULL_ERROR=1 for Hydra's traceback instead. SIGTERM or SIGINT unwinds the job and
-    exits 128 + the signal number (130 for SIGINT, 143 for SIGTERM).
+    exits 128 + the signal number (130 for SIGINT, 143 for SIGTERM). MLflow's artifact
+    download bars stay off (they fill a job's log) unless the environment turns them on.
     """
 
     @functools.wraps(main)
     def guarded(*args: Any, **kwargs: Any) -> Any:
+        os.environ.setdefault(ARTIFACTS_PROGRESS_BAR, "false")
         wants_trace = os.environ.get(HYDRA_FULL_ERROR) == "1"
         try:
             with stopping_on_signals(), hydra_errors_raised(), data_warnings_on_one_line():

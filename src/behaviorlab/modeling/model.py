@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from behaviorlab.errors import DataValidationError
+from behaviorlab.errors import ConfigError, DataValidationError
 
 
 def freeze_categories(table: pd.DataFrame, categorical: Sequence[str]) -> dict[str, list]:
@@ -13,15 +13,56 @@ def freeze_categories(table: pd.DataFrame, categorical: Sequence[str]) -> dict[s
     return {name: list(table[name].cat.categories) for name in categorical}
 
 
+UNSEEN_POLICIES = ("error", "missing")
+SHOWN_VALUES = 10
+
+
+def unseen_categories(X: pd.DataFrame, categories: dict[str, list]) -> dict[str, list]:
+    """Per categorical column, the non-missing values that are not training levels."""
+    unseen = {}
+    for name, levels in categories.items():
+        values = X[name].astype("object")
+        new = values[values.notna() & ~values.isin(levels)].unique()
+        if len(new):
+            unseen[name] = sorted(new, key=str)
+    return unseen
+
+
+def describe_unseen(unseen: dict[str, list], categories: dict[str, list]) -> str:
+    """One line naming each column, its unseen values and the levels the model knows."""
+    parts = []
+    for name, values in unseen.items():
+        shown = ", ".join(map(repr, values[:SHOWN_VALUES]))
+        more = f" and {len(values) - SHOWN_VALUES} more" if len(values) > SHOWN_VALUES else ""
+        known = ", ".join(map(repr, categories[name]))
+        parts.append(f"column {name!r} has unseen values {shown}{more} (known levels: {known})")
+    return (
+        "categories unseen in training: "
+        + "; ".join(parts)
+        + "; train with scoring.unseen_categories=missing to score them as missing"
+    )
+
+
 def prepare_features(
     X: pd.DataFrame,
     feature_names: Sequence[str],
     categories: dict[str, list],
+    unseen: str = "error",
 ) -> pd.DataFrame:
-    """Columns in training order with training dtypes; unseen levels become missing."""
+    """Columns in training order with training dtypes.
+
+    A category level the model never saw is an error naming it (``unseen="error"``), since
+    silently scoring it as missing changes the probability; ``unseen="missing"`` accepts it
+    as missing.
+    """
+    if unseen not in UNSEEN_POLICIES:
+        raise ConfigError(f"unseen_categories must be one of {UNSEEN_POLICIES}, got {unseen!r}")
     missing = [name for name in feature_names if name not in X.columns]
     if missing:
         raise DataValidationError(f"feature columns missing from the input: {missing}")
+    found = unseen_categories(X, categories) if unseen == "error" else {}
+    if found:
+        raise DataValidationError(describe_unseen(found, categories))
     prepared = {}
     for name in feature_names:
         column = X[name]
@@ -39,6 +80,8 @@ class CalibratedModel:
 
     ``predict_proba`` is calibrated; ``contributions`` are on the uncalibrated log-odds
     scale (exact SHAP), summing with ``expected_value`` to the raw log-odds.
+    ``unseen_categories`` says what a category level unseen in training does when scoring:
+    ``error`` (the default) or ``missing``; the model spec sets it when a model is loaded.
     """
 
     def __init__(
@@ -48,6 +91,7 @@ class CalibratedModel:
         feature_names: Sequence[str],
         categories: dict[str, list],
         kind: str,
+        unseen_categories: str = "error",
     ):
         self.estimator = estimator
         self.calibrator = calibrator
@@ -55,6 +99,7 @@ class CalibratedModel:
         self.categories_ = dict(categories)
         self.categorical_features = list(categories)
         self.kind = kind
+        self.unseen_categories = unseen_categories
 
     @property
     def expected_value(self) -> float:
@@ -63,7 +108,7 @@ class CalibratedModel:
 
     def prepare(self, X: pd.DataFrame) -> pd.DataFrame:
         """Enforce the training column order and dtypes."""
-        return prepare_features(X, self.feature_names, self.categories_)
+        return prepare_features(X, self.feature_names, self.categories_, self.unseen_categories)
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         """Uncalibrated probability of the positive class."""

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from behaviorlab.data.contract import LABEL
-from behaviorlab.features.spec import feature_descriptions
 
 NEGATIVE_GROUPS = {
     "churn": "retained customers",
@@ -70,6 +69,9 @@ def reason_spec(
 ) -> dict[str, Any]:
     """What the model stores to write readable reasons: the reference group's name and,
     per feature, its description, unit, missing phrase and reference value."""
+    # Imported here: feature specs need Ibis, which a served model neither has nor needs.
+    from behaviorlab.features.spec import feature_descriptions
+
     described = feature_descriptions(resolved_features)
     references = reference_values(frame, feature_names)
     return {

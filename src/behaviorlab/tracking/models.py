@@ -2,6 +2,7 @@
 
 import contextlib
 import functools
+import importlib.metadata as metadata
 import json
 import pickle
 import re
@@ -13,16 +14,19 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, Schema
 
 import behaviorlab
 from behaviorlab.errors import ConfigError, RegistryError
 from behaviorlab.locks import sqlite_lock
-from behaviorlab.scoring.predict import score_features
-from behaviorlab.scoring.pyfunc import MODEL_FILE, SPEC_FILE, BehaviorModel
+from behaviorlab.scoring.pyfunc import CODE_FILE, MODEL_FILE, SPEC_FILE, score_for_serving
 
 MODEL_NAME_IN_RUN = "model"
+# What the pyfunc imports at load and predict time: MLflow, the estimators (LightGBM,
+# scikit-learn with SciPy) and the frames (pandas on NumPy, PyArrow for its strings).
+SERVING_PACKAGES = ("mlflow", "lightgbm", "scikit-learn", "scipy", "pandas", "numpy", "pyarrow")
 
 
 def is_missing_alias(error: MlflowException) -> bool:
@@ -58,27 +62,56 @@ def registry_call(function: Callable) -> Callable:
     return guarded
 
 
+def serving_requirements() -> list[str]:
+    """Exact pins of what the pyfunc imports when it loads and predicts, as installed now.
+
+    The model's own requirements.txt: a fresh environment built from it alone (virtualenv
+    serving, ``mlflow models build-docker``, another host) loads the pickled model with
+    the library versions that wrote it. ``behaviorlab`` itself ships as code, not a pin.
+    """
+    return [f"{name}=={metadata.version(name)}" for name in SERVING_PACKAGES]
+
+
 def as_signature_frame(features: pd.DataFrame) -> pd.DataFrame:
-    """Categoricals travel as strings: JSON and MLflow schemas know no category dtype."""
+    """Feature rows as the signature declares them and a JSON client sends them.
+
+    Categoricals travel as strings (JSON and MLflow schemas know no category dtype);
+    integer and boolean columns as doubles, since any of them may be missing at scoring
+    time and the model reads every numeric feature as float64 anyway.
+    """
     plain = features.copy()
-    for name in plain.columns[plain.dtypes == "category"]:
-        plain[name] = plain[name].astype("object").where(plain[name].notna(), None)
+    for name in plain.columns:
+        column = plain[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            plain[name] = column.astype("object").where(column.notna(), None)
+        elif pd.api.types.is_integer_dtype(column.dtype) or pd.api.types.is_bool_dtype(
+            column.dtype
+        ):
+            plain[name] = column.astype("float64")
     return plain
 
 
+def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
+    """Input columns typed but optional, so the model itself names a missing column.
+
+    MLflow's own check of a required column answers with the whole input and schema
+    (thousands of characters); the model's check (``prepare_features``) is one line.
+    Types of the columns present are still enforced by MLflow.
+    """
+    inferred = infer_signature(example, output)
+    inputs = Schema([ColSpec(col.type, col.name, required=False) for col in inferred.inputs])
+    return ModelSignature(inputs=inputs, outputs=inferred.outputs)
+
+
 def log_behavior_model(model, spec: Mapping[str, Any], example: pd.DataFrame) -> str:
-    """Log the model with its spec as a pyfunc on the active run; return its model URI."""
-    example = example[model.feature_names].head(5)
-    scoring = spec["scoring"]
-    plain_example = as_signature_frame(example)
-    output = score_features(
-        model,
-        plain_example,
-        tiers=scoring["tiers"],
-        reason_tiers=list(scoring["tiers"]),
-        n_reasons=scoring["n_reasons"],
-    )
-    signature = infer_signature(plain_example, output)
+    """Log the model with its spec as a pyfunc on the active run; return its model URI.
+
+    Models from code (``pyfunc_code.py``), the fitted model and spec as artifacts,
+    ``behaviorlab`` as code and exact pip requirements: the logged model installs and
+    serves from its own folder anywhere.
+    """
+    plain_example = as_signature_frame(example[model.feature_names].head(5))
+    output = score_for_serving(model, spec, plain_example)
     with tempfile.TemporaryDirectory() as folder:
         model_path = Path(folder) / MODEL_FILE
         spec_path = Path(folder) / SPEC_FILE
@@ -86,11 +119,12 @@ def log_behavior_model(model, spec: Mapping[str, Any], example: pd.DataFrame) ->
         spec_path.write_text(json.dumps(spec, indent=2, default=str))
         info = mlflow.pyfunc.log_model(
             name=MODEL_NAME_IN_RUN,
-            python_model=BehaviorModel(),
+            python_model=str(CODE_FILE),
             artifacts={"model": str(model_path), "spec": str(spec_path)},
             code_paths=[str(Path(behaviorlab.__file__).parent)],
-            signature=signature,
+            signature=model_signature(plain_example, output),
             input_example=plain_example,
+            pip_requirements=serving_requirements(),
         )
     return info.model_uri
 
@@ -108,7 +142,10 @@ def load_pyfunc(model_uri: str):
 
 
 def load_behavior_model(model_uri: str) -> tuple[Any, dict]:
-    """The fitted model and spec behind a pyfunc, for in-process batch work."""
+    """The fitted model and spec behind a pyfunc, for in-process batch work.
+
+    The model handles unseen category levels as its spec says, like the pyfunc.
+    """
     python_model = mlflow.pyfunc.load_model(model_uri).unwrap_python_model()
     return python_model.model, python_model.spec
 
