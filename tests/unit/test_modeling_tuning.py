@@ -12,8 +12,10 @@ import pytest
 
 from behaviorlab.errors import ConfigError
 from behaviorlab.modeling.tuning import (
+    OWNER_ATTR,
     TrialCounter,
     count_finished,
+    fail_interrupted_trials,
     open_study,
     run_study,
     study_identity,
@@ -215,3 +217,21 @@ def test_study_resumes_after_its_process_was_killed(tmp_path):
     states = [trial.state.name for trial in study.trials]
     assert states == ["COMPLETE", "COMPLETE", "FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
     assert [t.params for t in study.trials[:2]] == [t.params for t in before[:2]]
+
+
+def test_a_stopped_job_fails_its_own_and_unclaimed_trials_but_not_another_workers(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = open_study(storage, "stopped", TUNING)
+    before = study.ask()
+    before.set_user_attr(OWNER_ATTR, "elsewhere:1")
+    started = datetime.now()
+    mine = study.ask()
+    mine.set_user_attr(OWNER_ATTR, "here:2")
+    unclaimed = study.ask()
+    fail_interrupted_trials(study, "here:2", started)
+    states = {trial.number: trial.state.name for trial in study.get_trials()}
+    assert states == {
+        before.number: "RUNNING",
+        mine.number: "FAIL",
+        unclaimed.number: "FAIL",
+    }

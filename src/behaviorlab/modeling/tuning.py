@@ -6,6 +6,7 @@ problem resumes it; anything else opens a study of its own.
 
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -16,10 +17,12 @@ from hydra.utils import instantiate
 
 from behaviorlab.errors import ConfigError
 from behaviorlab.locks import sqlite_creation_lock
+from behaviorlab.processes import host_name
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 IDENTITY_LENGTH = 12
+OWNER_ATTR = "owner"
 
 
 def study_identity(
@@ -150,19 +153,48 @@ def run_study(
     """Run the trials still missing to reach ``n_trials`` within ``timeout`` seconds.
 
     MaxTrialsCallback stops at ``n_trials`` finished trials in storage, so several workers
-    sharing one study do not overshoot the budget together.
+    sharing one study do not overshoot the budget together. A job stopped by a signal
+    fails the trials it was running before the stop goes on up.
     """
     n_trials = int(cfg["n_trials"])
     missing = n_trials - count_finished(study)
-    if missing > 0:
+    if missing <= 0:
+        return study
+    owner = f"{host_name()}:{os.getpid()}"
+    started = datetime.now()
+    try:
         study.optimize(
-            objective,
+            owned_by(owner, objective),
             n_trials=missing,
             timeout=cfg["timeout"],
             callbacks=[*callbacks, optuna.study.MaxTrialsCallback(n_trials, states=FINISHED)],
             show_progress_bar=bool(cfg["show_progress_bar"]),
         )
+    except KeyboardInterrupt:
+        fail_interrupted_trials(study, owner, started)
+        raise
     return study
+
+
+def owned_by(owner: str, objective: Callable[[optuna.Trial], float]):
+    """The objective, with each trial recording which process ran it."""
+
+    def run(trial: optuna.Trial) -> float:
+        trial.set_user_attr(OWNER_ATTR, owner)
+        return objective(trial)
+
+    return run
+
+
+def fail_interrupted_trials(study: optuna.Study, owner: str, started: datetime) -> None:
+    """Mark FAIL the RUNNING trials this process left: those it owns, and those it created
+    but was stopped in before the objective recorded the owner (or while Optuna was
+    writing their result). Another worker's trials carry their own owner and are kept."""
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        mine = trial.user_attrs.get(OWNER_ATTR) == owner
+        unclaimed = OWNER_ATTR not in trial.user_attrs and trial.datetime_start >= started
+        if mine or unclaimed:
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
 
 
 def completed_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
