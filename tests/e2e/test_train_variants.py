@@ -8,12 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from behaviorlab.apps import score, train
 from behaviorlab.apps.common import CONF_DIR
-from tests.conftest import SMALL_SIM
 from tests.helpers import compose_config
 
 SCRIPTS = Path(sys.executable).parent
@@ -97,40 +95,6 @@ def test_attribute_only_problem_trains_through_the_same_app(tmp_path):
     assert (high["action"] == "call").all()
     assert high["reason_1"].str.contains(r"\(customers whose label is not 1: ").any()
     assert (high["reason_1_contribution"].dropna() > 0).all()
-
-
-def train_command(data_dir: Path, seed: int) -> list[str]:
-    return [
-        str(SCRIPTS / "behaviorlab-train"),
-        f"paths.data_dir={data_dir}",
-        f"data.simulate.n_customers={SMALL_SIM['n_customers']}",
-        f"data.simulate.seed={SMALL_SIM['seed']}",
-        "tuning=smoke",
-        "tuning.n_trials=2",
-        "explain.max_rows=100",
-        "registry.promote_after_training=false",
-        f"seed={seed}",
-    ]
-
-
-@pytest.mark.slow
-def test_two_training_jobs_at_once_both_register(small_sim_dir):
-    jobs = [
-        subprocess.Popen(
-            train_command(small_sim_dir, seed),
-            env=os.environ.copy(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for seed in (1, 2)
-    ]
-    outputs = [job.communicate(timeout=600) for job in jobs]
-    for job, (_, stderr) in zip(jobs, outputs, strict=True):
-        assert job.returncode == 0, stderr[-3000:]
-    versions = MlflowClient().search_model_versions("name = 'churn-sim'")
-    assert sorted(int(version.version) for version in versions) == [1, 2]
-    assert len({version.run_id for version in versions}) == 2
 
 
 def test_bad_input_exits_2_names_the_column_and_leaves_no_run(tmp_path):
