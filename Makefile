@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+MODEL ?= churn-sim
+PORT ?= 5001
+TRACKING_URI ?= sqlite:///mlruns/mlflow.db
 
 .DEFAULT_GOAL := help
 
@@ -32,6 +35,12 @@ lint: setup ## Lint with ruff
 ui: setup ## MLflow UI on http://127.0.0.1:5000 over the local store
 	$(BIN)/mlflow ui --host 127.0.0.1 --port 5000 --backend-store-uri sqlite:///mlruns/mlflow.db --default-artifact-root ./mlruns
 
+serve: setup ## Serve MODEL@champion (MODEL=churn-sim) on http://127.0.0.1:5001 (PORT=)
+	PATH="$(abspath $(BIN)):$$PATH" MLFLOW_TRACKING_URI="$(TRACKING_URI)" \
+	MLFLOW_REGISTRY_URI="$(TRACKING_URI)" MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR=false \
+	$(BIN)/mlflow models serve -m "models:/$(MODEL)@champion" --env-manager local \
+	  -h 127.0.0.1 -p $(PORT)
+
 bench: setup ## Run the benchmarks (they print their figures)
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
@@ -40,4 +49,4 @@ clean: ## Remove the environment, caches, local store and outputs
 	find mlruns -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-.PHONY: help setup demo test lint ui bench clean
+.PHONY: help setup demo test lint ui serve bench clean

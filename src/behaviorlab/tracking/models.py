@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
@@ -103,6 +104,17 @@ def model_signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignatu
     return ModelSignature(inputs=inputs, outputs=inferred.outputs)
 
 
+def example_rows(model, table: pd.DataFrame, n_rows: int = 5, pool: int = 2000) -> pd.DataFrame:
+    """A few feature rows to show and sign with: the riskiest of the first ``pool`` rows
+    first (they get reasons, so the output signature types the reason columns), then
+    ordinary ones."""
+    rows = table[model.feature_names].head(pool).reset_index(drop=True)
+    order = np.argsort(-model.predict_proba(rows), kind="stable")
+    riskiest = [int(row) for row in order[: max(n_rows // 2, 1)]]
+    ordinary = [row for row in range(min(len(rows), 2 * n_rows)) if row not in riskiest]
+    return rows.iloc[[*riskiest, *ordinary][:n_rows]].reset_index(drop=True)
+
+
 def log_behavior_model(model, spec: Mapping[str, Any], example: pd.DataFrame) -> str:
     """Log the model with its spec as a pyfunc on the active run; return its model URI.
 
@@ -110,7 +122,7 @@ def log_behavior_model(model, spec: Mapping[str, Any], example: pd.DataFrame) ->
     ``behaviorlab`` as code and exact pip requirements: the logged model installs and
     serves from its own folder anywhere.
     """
-    plain_example = as_signature_frame(example[model.feature_names].head(5))
+    plain_example = as_signature_frame(example_rows(model, example))
     output = score_for_serving(model, spec, plain_example)
     with tempfile.TemporaryDirectory() as folder:
         model_path = Path(folder) / MODEL_FILE
