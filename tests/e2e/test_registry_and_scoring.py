@@ -1,11 +1,14 @@
 """Registry lifecycle and batch scoring against a real store, registry and LightGBM models."""
 
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -22,10 +25,11 @@ from behaviorlab.features.builder import build_features
 from behaviorlab.scoring.batch import default_cutoff, scoring_snapshots
 from behaviorlab.tracking.models import load_behavior_model
 from tests.conftest import SMALL_SIM
-from tests.helpers import compose_config, free_port, post_json, wait_until_up
+from tests.helpers import compose_config, free_port, wait_until_up
 
 pytestmark = pytest.mark.slow
 SCRIPTS = Path(sys.executable).parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def script_env() -> dict[str, str]:
@@ -196,36 +200,84 @@ def test_scoring_bad_input_exits_2_and_writes_nothing(small_sim_dir, champion, t
     assert not out.exists()
 
 
-def test_serving_answers_like_in_process_prediction(champion, tmp_path):
+def strict_json(text: str):
+    """Decode as a strict JSON parser does: NaN and Infinity are not JSON."""
+
+    def refuse(constant: str):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def post(url: str, body: str) -> tuple[int, str]:
+    """POST a JSON text; the status and the answer's text, errors included."""
+    request = urllib.request.Request(
+        url, data=body.encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def assert_served_like(answer: str, expected: pd.DataFrame) -> None:
+    """A strict-JSON answer holding the in-process predictions, nulls where they are empty."""
+    served = strict_json(answer)["predictions"]
+    assert [list(row) for row in served] == [list(expected.columns)] * len(expected)
+    np.testing.assert_allclose([row["probability"] for row in served], expected["probability"])
+    for column in expected.columns.drop("probability"):
+        assert [row[column] for row in served] == expected[column].tolist(), column
+
+
+def test_make_serve_answers_strict_json_like_in_process_prediction(champion, mlflow_store):
     model = mlflow.pyfunc.load_model("models:/churn-sim@champion")
     rows = model.input_example
     expected = model.predict(rows)
+    assert expected["reason_1"].notna().any()
+    assert expected["reason_1"].isna().any()
     port = free_port()
+    without_venv = os.pathsep.join(
+        entry for entry in os.environ.get("PATH", "").split(os.pathsep) if Path(entry) != SCRIPTS
+    )
+    make_serve = ["make", "-s", "-o", ".venv/.installed", "serve", f"BIN={SCRIPTS}"]
     server = subprocess.Popen(
-        [
-            str(SCRIPTS / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            "models:/churn-sim@champion",
-            "--env-manager",
-            "local",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
-        env=script_env(),
+        [*make_serve, f"PORT={port}", f"TRACKING_URI={mlflow_store}"],
+        cwd=ROOT,
+        env=os.environ | {"PATH": without_venv},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        start_new_session=True,
     )
+    url = f"http://127.0.0.1:{port}/invocations"
     try:
         wait_until_up(f"http://127.0.0.1:{port}/ping", server)
-        body = '{"dataframe_split": ' + rows.to_json(orient="split", index=False) + "}"
-        response = post_json(f"http://127.0.0.1:{port}/invocations", body)
+        split = '{"dataframe_split": ' + rows.to_json(orient="split", index=False) + "}"
+        records = '{"dataframe_records": ' + rows.to_json(orient="records") + "}"
+        answers = [post(url, body) for body in (split, records)]
+        unseen = rows.head(1).assign(plan="platinum")
+        unseen_status, unseen_answer = post(
+            url, '{"dataframe_split": ' + unseen.to_json(orient="split", index=False) + "}"
+        )
+        missing = rows.head(1).drop(columns=rows.columns[0])
+        missing_status, missing_answer = post(
+            url, '{"dataframe_records": ' + missing.to_json(orient="records") + "}"
+        )
     finally:
-        server.terminate()
+        os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    served = pd.DataFrame(response["predictions"])
-    np.testing.assert_allclose(served["probability"], expected["probability"])
-    assert served["tier"].tolist() == expected["tier"].tolist()
+    for body, (status, answer) in zip((split, records), answers, strict=True):
+        strict_json(body)
+        assert status == 200, answer
+        assert_served_like(answer, expected)
+    assert unseen_status == 400
+    assert (
+        "column 'plan' has unseen values 'platinum' (known levels: "
+        in (strict_json(unseen_answer)["message"])
+    )
+    assert missing_status == 400
+    message = strict_json(missing_answer)["message"]
+    assert message.splitlines()[-1] == (
+        f"Error: feature columns missing from the input: [{rows.columns[0]!r}]"
+    )
+    assert "schema" not in message
