@@ -4,6 +4,7 @@ import json
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 from omegaconf import DictConfig
@@ -37,10 +38,22 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 120.0) -
     raise AssertionError(f"server at {url} not up after {timeout} s")
 
 
-def post_json(url: str, body: str) -> dict:
-    """POST a JSON text and decode the JSON answer."""
+def post_json(url: str, body: str) -> tuple[int, str]:
+    """POST a JSON text; the status and the answer's text, error answers included."""
     request = urllib.request.Request(
         url, data=body.encode(), headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def strict_json(text: str):
+    """Decode as a strict JSON parser does: NaN and Infinity are not JSON."""
+
+    def refuse(constant: str):
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)

@@ -1,14 +1,11 @@
 """Registry lifecycle and batch scoring against a real store, registry and LightGBM models."""
 
-import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import duckdb
@@ -25,7 +22,7 @@ from behaviorlab.features.builder import build_features
 from behaviorlab.scoring.batch import default_cutoff, scoring_snapshots
 from behaviorlab.tracking.models import load_behavior_model
 from tests.conftest import SMALL_SIM
-from tests.helpers import compose_config, free_port, wait_until_up
+from tests.helpers import compose_config, free_port, post_json, strict_json, wait_until_up
 
 pytestmark = pytest.mark.slow
 SCRIPTS = Path(sys.executable).parent
@@ -200,27 +197,6 @@ def test_scoring_bad_input_exits_2_and_writes_nothing(small_sim_dir, champion, t
     assert not out.exists()
 
 
-def strict_json(text: str):
-    """Decode as a strict JSON parser does: NaN and Infinity are not JSON."""
-
-    def refuse(constant: str):
-        raise ValueError(f"not JSON: {constant}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-def post(url: str, body: str) -> tuple[int, str]:
-    """POST a JSON text; the status and the answer's text, errors included."""
-    request = urllib.request.Request(
-        url, data=body.encode(), headers={"Content-Type": "application/json"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
-
-
 def assert_served_like(answer: str, expected: pd.DataFrame) -> None:
     """A strict-JSON answer holding the in-process predictions, nulls where they are empty."""
     served = strict_json(answer)["predictions"]
@@ -230,6 +206,7 @@ def assert_served_like(answer: str, expected: pd.DataFrame) -> None:
         assert [row[column] for row in served] == expected[column].tolist(), column
 
 
+@pytest.mark.server
 def test_make_serve_answers_strict_json_like_in_process_prediction(champion, mlflow_store):
     model = mlflow.pyfunc.load_model("models:/churn-sim@champion")
     rows = model.input_example
@@ -254,13 +231,13 @@ def test_make_serve_answers_strict_json_like_in_process_prediction(champion, mlf
         wait_until_up(f"http://127.0.0.1:{port}/ping", server)
         split = '{"dataframe_split": ' + rows.to_json(orient="split", index=False) + "}"
         records = '{"dataframe_records": ' + rows.to_json(orient="records") + "}"
-        answers = [post(url, body) for body in (split, records)]
+        answers = [post_json(url, body) for body in (split, records)]
         unseen = rows.head(1).assign(plan="platinum")
-        unseen_status, unseen_answer = post(
+        unseen_status, unseen_answer = post_json(
             url, '{"dataframe_split": ' + unseen.to_json(orient="split", index=False) + "}"
         )
         missing = rows.head(1).drop(columns=rows.columns[0])
-        missing_status, missing_answer = post(
+        missing_status, missing_answer = post_json(
             url, '{"dataframe_records": ' + missing.to_json(orient="records") + "}"
         )
     finally:
@@ -271,10 +248,8 @@ def test_make_serve_answers_strict_json_like_in_process_prediction(champion, mlf
         assert status == 200, answer
         assert_served_like(answer, expected)
     assert unseen_status == 400
-    assert (
-        "column 'plan' has unseen values 'platinum' (known levels: "
-        in (strict_json(unseen_answer)["message"])
-    )
+    unseen_message = strict_json(unseen_answer)["message"]
+    assert "column 'plan' has unseen values 'platinum' (known levels: " in unseen_message
     assert missing_status == 400
     message = strict_json(missing_answer)["message"]
     assert message.splitlines()[-1] == (
