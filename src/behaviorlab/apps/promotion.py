@@ -18,7 +18,7 @@ from omegaconf import DictConfig
 from behaviorlab.apps.common import to_plain
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL, SIGNUP_AT
 from behaviorlab.data.sources import load_dataset
-from behaviorlab.errors import BehaviorlabError, ConfigError, RegistryError
+from behaviorlab.errors import BehaviorlabError, ConfigError, DataValidationError, RegistryError
 from behaviorlab.features.builder import build_features, extra_columns
 from behaviorlab.features.families import EVENT_FAMILY_MODULES
 from behaviorlab.modeling.evaluation import bootstrap_differences, compute_metrics
@@ -179,7 +179,10 @@ def score_gate_rows(name: str, version: str, rows: pd.DataFrame, dataset) -> np.
     absent = [column for column in spec["feature_names"] if column not in aligned.columns]
     if absent:
         raise NotComparable(f"champion v{version} needs feature columns the data lacks: {absent}")
-    return model.predict_proba(aligned[spec["feature_names"]])
+    try:
+        return model.predict_proba(aligned[spec["feature_names"]])
+    except DataValidationError as error:  # e.g. category levels the champion never saw
+        raise NotComparable(f"champion v{version} cannot score the gate rows: {error}") from None
 
 
 def gate_metrics(rows: pd.DataFrame, probability) -> dict[str, float]:
