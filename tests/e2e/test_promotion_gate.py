@@ -111,14 +111,18 @@ def test_training_never_sees_a_gate_customer(champion):
     assert gate_rows["cutoff"].nunique() == 1
     assert gate_rows["cutoff"].max() >= table["cutoff"].max()
     assert gate_rows["probability"].between(0, 1).all()
-    assert champion["run"].data.metrics["rows"] == len(table)
+    assert champion["run"].data.params["data.rows"] == str(len(table))
     tags = MlflowClient().get_model_version(NAME, "1").tags
     assert tags["gate_holdout.salt"] == "gate"
     assert tags["gate_holdout.fraction"] == "0.15"
-    assert tags["cutoff_max"] == str(table["cutoff"].max())
     assert tags["data_fingerprint"]
-    assert len(tags["feature_names_hash"]) == 16
     assert tags["gate.decision"] == "promoted to champion"
+    provenance = mlflow.artifacts.load_dict(
+        f"runs:/{champion['outcome']['run_id']}/{train.PROVENANCE_FILE}"
+    )
+    assert provenance["cutoff_max"] == str(table["cutoff"].max())
+    assert provenance["data_fingerprint"] == tags["data_fingerprint"]
+    assert len(provenance["feature_names_hash"]) == 16
 
 
 def test_a_duplicate_of_the_champion_is_not_promoted(small_sim_dir, champion):
@@ -127,9 +131,10 @@ def test_a_duplicate_of_the_champion_is_not_promoted(small_sim_dir, champion):
     assert not outcome["promoted"]
     assert "identical" in outcome["decision_line"]
     assert champion_version() == "1"
-    tags = MlflowClient().get_model_version(NAME, version).tags
-    assert tags["gate.decision"] == "kept as challenger"
-    assert float(tags["gate.difference"]) == 0.0
+    found = MlflowClient().get_model_version(NAME, version)
+    assert found.tags["gate.decision"] == "kept as challenger"
+    assert outcome["gate_figures"]["difference"] == 0.0
+    assert "| difference | 0.0000 |" in found.description
 
 
 def test_a_registry_failure_promotes_nothing_and_exits_1(
@@ -240,6 +245,8 @@ def test_under_customer_cv_a_real_model_replaces_a_permuted_label_champion(small
     real = train_version(small_sim_dir, *cv)
     assert real["promoted"], real["decision_line"]
     assert champion_version() == real["model_version"]
-    tags = MlflowClient().get_model_version(NAME, real["model_version"]).tags
-    assert float(tags["gate.ci_low"]) > 0
-    assert np.isfinite(float(tags["gate.rows"]))
+    assert real["gate_figures"]["ci_low"] > 0
+    assert np.isfinite(real["gate_figures"]["rows"])
+    description = MlflowClient().get_model_version(NAME, real["model_version"]).description
+    assert "**promoted to champion**" in description
+    assert "| ci_low |" in description

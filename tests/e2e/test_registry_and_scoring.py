@@ -68,7 +68,7 @@ def test_gate_promotes_better_models_keeps_permuted_ones_and_rolls_back(small_si
     assert str(client.get_model_version_by_alias("churn-sim", "challenger").version) == "3"
     tags = client.get_model_version("churn-sim", "3").tags
     assert tags["gate.decision"] == "kept as challenger"
-    assert float(tags["gate.difference"]) < 0
+    assert permuted["gate_figures"]["difference"] < 0
 
     rolled = promote.run(
         compose_config("promote", [*data_overrides(small_sim_dir), "action=rollback"])

@@ -37,8 +37,8 @@ def test_relative_conversion_trains_and_scores_each_customer_at_its_snapshot(
         )
     )
     assert trained["model_name"] == "conversion-sim"
-    metrics = MlflowClient().get_run(trained["run_id"]).data.metrics
-    assert metrics["gate_rows"] > 50, "the gate compares on the test period's rows"
+    params = MlflowClient().get_run(trained["run_id"]).data.params
+    assert int(params["gate.rows"]) > 50, "the gate compares on the test period's rows"
 
     out = tmp_path / "scores.parquet"
     summary = score.run(

@@ -1,11 +1,16 @@
-"""Metrics against scikit-learn and hand counts; lift tables; the paired bootstrap."""
+"""Metrics against scikit-learn and hand counts; lift tables; the bootstraps."""
 
 import numpy as np
 import pytest
 from scipy import stats
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from behaviorlab.modeling.evaluation import bootstrap_differences, compute_metrics, lift_table
+from behaviorlab.modeling.evaluation import (
+    bootstrap_differences,
+    bootstrap_interval,
+    compute_metrics,
+    lift_table,
+)
 
 Y = np.array([0, 0, 1, 1, 0, 1, 0, 0, 1, 0])
 P = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9, 0.05, 0.6, 0.7, 0.3])
@@ -28,6 +33,7 @@ def test_metrics_match_sklearn_and_hand_counts():
     # (6 flagged, all 4 positives: F1 = 0.8) or 0.5 (F1 = 0.75)
     assert metrics["best_f1_threshold"] == pytest.approx(0.7)
     assert metrics["f1_at_best_f1"] == pytest.approx(6 / 7)
+    assert "lift_top_decile" not in metrics, "lift_at_top_10pct says it once"
 
 
 def test_lift_table_sums_to_the_whole():
@@ -101,3 +107,22 @@ def test_a_smaller_alpha_widens_the_one_sided_bounds():
     loose = bootstrap_differences(y, p_new, p_old, n_boot=500, seed=1, alpha=0.2)["roc_auc"]
     strict = bootstrap_differences(y, p_new, p_old, n_boot=500, seed=1, alpha=0.01)["roc_auc"]
     assert strict["low"] < loose["low"] < loose["high"] < strict["high"]
+
+
+def test_interval_of_one_model_agrees_with_scipy_percentile_bootstrap():
+    y, p, _ = paired_case(300, 6)
+    low, high = bootstrap_interval(y, p, n_boot=2000, seed=3, level=0.95)["roc_auc"]
+    expected = stats.bootstrap(
+        (y, p),
+        roc_auc_score,
+        paired=True,
+        vectorized=False,
+        n_resamples=500,
+        confidence_level=0.95,
+        method="percentile",
+        random_state=1,
+    ).confidence_interval
+    spread = high - low
+    assert low < roc_auc_score(y, p) < high
+    assert low == pytest.approx(expected.low, abs=0.15 * spread)
+    assert high == pytest.approx(expected.high, abs=0.15 * spread)

@@ -461,6 +461,8 @@ TRAIN_RULES: dict[str, Check] = {
     "evaluation.threshold": number(0, 1),
     "evaluation.top_k_fracs": each(number(0, 1, low_open=True)),
     "evaluation.n_bins": integer(2),
+    "evaluation.n_boot": integer(10),
+    "evaluation.ci_level": number(0, 1, low_open=True, high_open=True),
     "explain.max_rows": integer(1),
     "explain.n_dependence": integer(0),
     "scoring.tiers": tiers,

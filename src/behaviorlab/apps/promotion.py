@@ -4,7 +4,8 @@ The challenger and the champion are compared on the challenger's gate rows: cust
 the gate holdout (a salted hash of customer_id that every training job for the registered
 name excludes), so neither model saw them. The gate checks that this holds (both versions
 record the same holdout salt and fraction) before it compares anything, and every version
-it touches ends with a ``gate.decision`` tag.
+it touches ends with a ``gate.decision`` tag and a description that gives the decision,
+its reason and figures.
 """
 
 import contextlib
@@ -16,6 +17,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from behaviorlab.apps.common import to_plain
+from behaviorlab.apps.descriptions import describe_gate, with_gate
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL, SIGNUP_AT
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.errors import BehaviorlabError, ConfigError, DataValidationError, RegistryError
@@ -23,7 +25,7 @@ from behaviorlab.features.builder import build_features, extra_columns
 from behaviorlab.features.families import EVENT_FAMILY_MODULES
 from behaviorlab.modeling.evaluation import bootstrap_differences, compute_metrics
 from behaviorlab.modeling.gate import Decision, decide_against_champion, decide_first_model
-from behaviorlab.tracking import models
+from behaviorlab.tracking import models, versions
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -34,6 +36,7 @@ PROMOTED = "promoted to champion"
 KEPT = "kept as challenger"
 NOT_COMPARABLE = "not comparable"
 ERROR = "error"
+NOT_GATED = "not gated"
 
 
 class NotComparable(BehaviorlabError):
@@ -194,7 +197,11 @@ def gate_metrics(rows: pd.DataFrame, probability) -> dict[str, float]:
 def apply_decision(
     name: str, version: str, champion: str | None, decision: Decision, verdict: str = ""
 ) -> dict:
-    """Set aliases, tag the version and return the one line that reports the decision."""
+    """Set aliases, record the decision on the version and return the line that reports it.
+
+    The version keeps few tags (what the gate and rollback read); the reason in full, the
+    champion it was judged against and the figures go into its description.
+    """
     if decision.promote:
         models.set_alias(name, CHAMPION, version)
         tags = {"previous_champion": champion or ""}
@@ -202,28 +209,41 @@ def apply_decision(
         models.set_alias(name, CHALLENGER, version)
         tags = {}
     verdict = verdict or (PROMOTED if decision.promote else KEPT)
-    tags |= {
-        "gate.decision": verdict,
-        "gate.reason": decision.reason,
-        "gate.champion": champion or "",
-        **{f"gate.{key}": round(float(value), 6) for key, value in decision.figures.items()},
-    }
-    models.tag_version(name, version, tags)
+    figures = {key: round(float(value), 6) for key, value in decision.figures.items()}
+    tags |= {"gate.decision": verdict, "gate.reason": decision.reason}
+    record_decision(name, version, tags, describe_gate(verdict, decision.reason, champion, figures))
     line = f"{name} v{version} {verdict}: {decision.reason}"
-    return {"promoted": decision.promote, "decision_line": line, "champion_before": champion}
+    return {
+        "promoted": decision.promote,
+        "decision_line": line,
+        "champion_before": champion,
+        "gate_figures": figures,
+    }
+
+
+def record_decision(name: str, version: str, tags: dict, gate_markdown: str) -> None:
+    """Tag the version and put the gate's part at the top of its description."""
+    models.tag_version(name, version, tags)
+    current = versions.read_description(name, version)
+    versions.describe_version(name, version, with_gate(current, gate_markdown))
 
 
 def record_error(name: str, version: str, error: Exception) -> None:
-    """Tag the version ``gate.decision=error``; if even that fails, the original error wins."""
+    """Record ``gate.decision=error``; if even that fails, the original error wins."""
+    reason = str(error)[:1000]
     with contextlib.suppress(RegistryError):
-        models.tag_version(
-            name, version, {"gate.decision": ERROR, "gate.reason": str(error)[:1000]}
+        record_decision(
+            name,
+            version,
+            {"gate.decision": ERROR, "gate.reason": reason},
+            describe_gate(ERROR, reason, None, {}),
         )
 
 
 def record_not_gated(name: str, version: str, reason: str) -> dict:
     """A version registered without running the gate still says so, and why."""
-    models.tag_version(name, version, {"gate.decision": "not gated", "gate.reason": reason})
+    tags = {"gate.decision": NOT_GATED, "gate.reason": reason}
+    record_decision(name, version, tags, describe_gate(NOT_GATED, reason, None, {}))
     return {"promoted": False, "decision_line": f"{name} v{version} not gated: {reason}"}
 
 
@@ -238,6 +258,10 @@ def rollback(name: str) -> str:
             f"{name} v{current} replaced no earlier champion; nothing to roll back to"
         )
     models.set_alias(name, CHAMPION, previous)
-    models.tag_version(name, current, {"gate.decision": f"rolled back to v{previous}"})
+    verdict = f"rolled back to v{previous}"
+    reason = f"champion moved back from v{current} to v{previous} by behaviorlab-promote"
+    record_decision(
+        name, current, {"gate.decision": verdict}, describe_gate(verdict, reason, current, {})
+    )
     print(f"{name}: champion rolled back from v{current} to v{previous}")
     return previous

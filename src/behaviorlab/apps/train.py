@@ -14,6 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 from behaviorlab import __version__, modeling
 from behaviorlab.apps.checks import TRAIN_RULES, check_config
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
+from behaviorlab.apps.descriptions import describe_trained_version, describe_training_run
 from behaviorlab.apps.promotion import GATE_FILE, promote_version, record_not_gated
 from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL
@@ -27,9 +28,19 @@ from behaviorlab.modeling.tuning import study_identity, study_name
 from behaviorlab.scoring.drift import profile_features
 from behaviorlab.scoring.predict import capacity_thresholds, tier_levels, tier_mode
 from behaviorlab.scoring.reasons import reason_spec
-from behaviorlab.tracking import models, runs
+from behaviorlab.tracking import models, runs, versions
 
 HOLDOUT_FILE = "holdout/holdout.parquet"
+PROVENANCE_FILE = "registry/provenance.json"
+TRIAL_METRIC = "val_roc_auc"  # what each Optuna trial scores: ROC AUC on the validation rows
+HEADLINE_METRICS = (
+    "test_roc_auc",
+    "test_roc_auc_ci_low",
+    "test_roc_auc_ci_high",
+    "test_pr_auc",
+    "test_brier",
+    "val_roc_auc",
+)
 
 
 @entry_point
@@ -55,11 +66,13 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     table, gate_rows = hold_out_gate_customers(cfg, table)
     check_learnable(cfg, table.frame)
     tracking = to_plain(cfg.tracking)
-    tags = {"task": cfg.task.name, "data": cfg.data.name, "model": cfg.run_name}
+    tags = {"task": cfg.task.name, "data": cfg.data.name, "model": cfg.model.kind}
     if cfg.permute_labels:
         tags["baseline"] = "permuted labels"
-    with runs.open_run(tracking, run_name=cfg.run_name, tags=tags) as parent:
-        log_context(cfg, dataset, table)
+    run_name = name_run(cfg, datetime.now(UTC))
+    with runs.open_run(tracking, run_name=run_name, tags=tags) as parent:
+        data = describe_data(cfg, dataset, table)
+        log_context(cfg, dataset, table, data)
         result = train_model(
             table.frame,
             table.feature_names,
@@ -80,7 +93,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log_study(result)
         spec = model_spec(cfg, table, result)
         model_uri = models.log_behavior_model(result.model, spec, table.frame)
-        outcome = register_and_gate(cfg, model_uri, parent.info.run_id, dataset, result, table)
+        describe(cfg, run_name, data, result, "not decided yet")
+        trained = (run_name, parent.info.run_id, dataset, data)
+        outcome = register_and_gate(cfg, model_uri, trained, result, table)
+        describe(cfg, run_name, data, result, gate_line(cfg, outcome))
     summary = {**result.metrics, **outcome, "run_id": parent.info.run_id}
     print_summary(cfg, table, result, outcome)
     return summary
@@ -108,24 +124,45 @@ def load_training_table(cfg: DictConfig, use_cache: bool = True):
     return dataset, table
 
 
-def log_context(cfg: DictConfig, dataset, table) -> None:
-    """What a reviewer needs to trust the run: config, data identity, sizes, code version."""
+def name_run(cfg: DictConfig, now: datetime) -> str:
+    """``<run_name>-<data>-<yyyymmdd-HHMM>`` (UTC): runs of one experiment stay apart in the
+    UI's compare views and chart legends (``run_name`` defaults to ``<task>-<model>``)."""
+    return f"{cfg.run_name}-{cfg.data.name}-{now.astimezone(UTC):%Y%m%d-%H%M}"
+
+
+def describe_data(cfg: DictConfig, dataset, table) -> dict[str, Any]:
+    """The data a run trained on: name, fingerprint and sizes (gate customers excluded)."""
+    frame = table.frame
+    return {
+        "name": cfg.data.name,
+        "fingerprint": dataset.fingerprint,
+        "rows": len(frame),
+        "customers": int(frame[CUSTOMER_ID].nunique()),
+        "cutoffs": int(frame[CUTOFF].nunique()),
+        "cutoff_min": str(frame[CUTOFF].min()),
+        "cutoff_max": str(frame[CUTOFF].max()),
+        "features": len(table.feature_names),
+        "label_rate": float(frame[LABEL].mean()),
+        "from_cache": table.from_cache,
+    }
+
+
+def log_context(cfg: DictConfig, dataset, table, data: dict[str, Any]) -> None:
+    """What a reviewer needs to trust the run: config, data identity, sizes, code version.
+
+    Sizes are params (facts about the inputs), so the charts open on the test metrics.
+    """
     frame = table.frame
     runs.log_text(OmegaConf.to_yaml(cfg, resolve=True), "config/resolved.yaml")
-    runs.log_params({"data.fingerprint": dataset.fingerprint, "seed": cfg.seed})
+    sizes = ("rows", "customers", "cutoffs", "features", "label_rate")
+    runs.log_params(
+        {"data.fingerprint": dataset.fingerprint, "seed": cfg.seed}
+        | {f"data.{key}": round(data[key], 6) for key in sizes}
+    )
     runs.set_tags(
         {"data_fingerprint": dataset.fingerprint, "training_table_cached": table.from_cache}
         | runs.describe_environment(cfg.paths.root_dir)
         | table.timing_tags()
-    )
-    runs.log_metrics(
-        {
-            "rows": len(frame),
-            "customers": frame["customer_id"].nunique(),
-            "cutoffs": frame["cutoff"].nunique(),
-            "label_rate": float(frame["label"].mean()),
-            "features": len(table.feature_names),
-        }
     )
     runs.log_input_table(frame, name=f"{cfg.data.name}-{cfg.task.name}", source=str(table.path))
 
@@ -183,7 +220,7 @@ def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     runs.log_child_run(
         run_name=f"trial-{trial.number:03d}",
         params=trial.params,
-        metrics={"value": trial.value} if trial.value is not None else {},
+        metrics={TRIAL_METRIC: trial.value} if trial.value is not None else {},
         tags={
             "optuna.study": study.study_name,
             "optuna.trial": trial.number,
@@ -195,15 +232,52 @@ def log_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
     )
 
 
+def metric_names(metrics: dict[str, float]) -> dict[str, float]:
+    """Result metrics under their logged names, headline first: ``val_*`` as they are, test
+    figures as ``test_*``; the test row count is a size (a param), not a metric."""
+    named = {
+        key if key.startswith("val_") else f"test_{key}": value
+        for key, value in metrics.items()
+        if key != "n"
+    }
+    headline = {key: named[key] for key in HEADLINE_METRICS if key in named}
+    return headline | {key: value for key, value in named.items() if key not in headline}
+
+
 def log_result(result) -> None:
-    """Metrics, best params, plots and tables of a finished training."""
-    runs.log_metrics({f"test_{k}": v for k, v in result.metrics.items()})
-    runs.log_params({f"best.{k}": v for k, v in result.best_params.items()})
+    """Metrics (headline first), sizes, best params, plots and previewable tables."""
+    named = metric_names(result.metrics)
+    runs.log_metrics({key: named[key] for key in HEADLINE_METRICS if key in named})
+    runs.log_metrics({key: value for key, value in named.items() if key not in HEADLINE_METRICS})
+    split = {f"split.{key}": round(value, 6) for key, value in result.split_summary.items()}
+    runs.log_params({f"best.{k}": v for k, v in result.best_params.items()} | split)
     for name, figure in result.figures.items():
         runs.log_figure(figure, f"plots/{name}.png")
     for name, frame in result.tables.items():
-        runs.log_table(frame, f"tables/{name}.parquet")
+        runs.log_table(frame, f"tables/{name}.json")
     runs.log_table(result.test_frame, HOLDOUT_FILE)
+
+
+def gate_line(cfg: DictConfig, outcome: dict) -> str:
+    """The gate's decision as the run's description states it."""
+    if not cfg.registry.register:
+        return "not registered (registry.register=false)"
+    return outcome.get("decision_line", f"{outcome['model_name']} v{outcome['model_version']}")
+
+
+def describe(cfg: DictConfig, run_name: str, data: dict, result, gate: str) -> None:
+    """Write the run's description: headline, data, split, tuning, gate."""
+    runs.describe_run(
+        describe_training_run(
+            run_name,
+            result.metrics,
+            float(cfg.evaluation.ci_level),
+            data,
+            (cfg.split.kind, result.split_summary),
+            (result.study.study_name, result.trials_run, result.trials_reused),
+            gate,
+        )
+    )
 
 
 def model_spec(cfg: DictConfig, table, result) -> dict[str, Any]:
@@ -255,7 +329,7 @@ def log_gate_rows(cfg: DictConfig, model, gate_rows) -> None:
     scored["probability"] = model.predict_proba(gate_rows[model.feature_names])
     runs.log_table(scored, GATE_FILE)
     runs.set_tags(holdout_tags(cfg))
-    runs.log_metrics({"gate_rows": len(scored), "gate_customers": scored[CUSTOMER_ID].nunique()})
+    runs.log_params({"gate.rows": len(scored), "gate.customers": scored[CUSTOMER_ID].nunique()})
 
 
 def holdout_tags(cfg: DictConfig) -> dict[str, str]:
@@ -267,31 +341,53 @@ def holdout_tags(cfg: DictConfig) -> dict[str, str]:
     }
 
 
-def provenance_tags(cfg: DictConfig, run_id: str, dataset, table) -> dict[str, str]:
-    """What a version was trained on, recorded on the version itself."""
-    cutoffs = table.frame[CUTOFF]
+def provenance(cfg: DictConfig, run_id: str, data: dict, table) -> dict[str, str]:
+    """What a version was trained on: logged beside the run's model as one JSON file."""
     names = json.dumps(list(table.feature_names)).encode()
     return {
         "run_id": run_id,
-        "data_fingerprint": dataset.fingerprint,
+        "data_fingerprint": data["fingerprint"],
         "data": cfg.data.name,
         "task": cfg.task.name,
-        "cutoff_min": str(cutoffs.min()),
-        "cutoff_max": str(cutoffs.max()),
+        "cutoff_min": data["cutoff_min"],
+        "cutoff_max": data["cutoff_max"],
         "feature_names_hash": hashlib.sha256(names).hexdigest()[:16],
         **holdout_tags(cfg),
     }
 
 
-def register_and_gate(cfg: DictConfig, model_uri: str, run_id: str, dataset, result, table) -> dict:
-    """Register the model as a new version with its provenance, then gate it (or say why not)."""
+def version_tags(cfg: DictConfig, data: dict, metrics: dict[str, float]) -> dict[str, str]:
+    """The few tags a version carries: what the gate reads, and the headline figure.
+
+    The gate adds ``gate.decision``, ``gate.reason`` and, on promotion,
+    ``previous_champion``; everything else is in the description and the provenance file.
+    """
+    return {
+        "data_fingerprint": data["fingerprint"],
+        **holdout_tags(cfg),
+        "test_roc_auc": str(round(metrics["roc_auc"], 6)),
+    }
+
+
+def register_and_gate(cfg: DictConfig, model_uri: str, trained: tuple, result, table) -> dict:
+    """Register the model as a new version with its provenance, then gate it (or say why not).
+
+    ``trained`` is the run's (name, id, dataset, data description).
+    """
     registry = cfg.registry
     if not registry.register:
         return {}
-    tags = provenance_tags(cfg, run_id, dataset, table) | {
-        f"test_{k}": round(v, 6) for k, v in result.metrics.items() if isinstance(v, float)
-    }
-    version = models.register_model(model_uri, registry.model_name, tags)
+    run_name, run_id, dataset, data = trained
+    runs.log_dict(provenance(cfg, run_id, data, table), PROVENANCE_FILE)
+    version = models.register_model(
+        model_uri, registry.model_name, version_tags(cfg, data, result.metrics)
+    )
+    level = float(cfg.evaluation.ci_level)
+    versions.describe_version(
+        registry.model_name,
+        version,
+        describe_trained_version(run_name, run_id, result.metrics, level, data, PROVENANCE_FILE),
+    )
     outcome = {"model_name": registry.model_name, "model_version": version}
     if registry.promote_after_training:
         return outcome | promote_version(cfg, registry.model_name, version, dataset=dataset)

@@ -1,6 +1,6 @@
 """Test metrics, lift tables and the paired bootstrap behind the promotion gate."""
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -82,7 +82,6 @@ def compute_metrics(
         "best_f1_threshold": best,
         **(threshold_metrics(y, p, best, "_at_best_f1") if both_classes else {}),
         **top_k_metrics(y, p, top_k_fracs),
-        "lift_top_decile": top_k_metrics(y, p, [0.1])["lift_at_top_10pct"],
     }
 
 
@@ -168,6 +167,38 @@ def resampled_metrics(counts: np.ndarray, groups, losses) -> dict[str, np.ndarra
     }
 
 
+def resample_counts(n: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """Bootstrap resamples of ``n`` rows as count matrices (resamples x rows), in chunks."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, n_boot, BOOTSTRAP_CHUNK):
+        size = min(BOOTSTRAP_CHUNK, n_boot - start)
+        draws = rng.integers(0, n, size=(size, n))
+        flat = (np.arange(size)[:, None] * n + draws).ravel()
+        yield np.bincount(flat, minlength=size * n).reshape(size, n).astype(float)
+
+
+def bootstrap_interval(
+    y: np.ndarray, p: np.ndarray, n_boot: int, seed: int, level: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    """Two-sided percentile bootstrap interval of each gate metric of one model's scores.
+
+    Resamples rows (test rows, not customers), so it states the sampling noise of the test
+    set a reader sees beside the point figure; the gate's paired bootstrap is the tool for
+    comparing two models.
+    """
+    y = np.asarray(y).astype(int)
+    p = np.asarray(p, dtype=float)
+    model = (group_weights(p, y), row_losses(y, p))
+    draws = [resampled_metrics(counts, *model) for counts in resample_counts(len(y), n_boot, seed)]
+    tail = (1 - level) / 2
+    result = {}
+    for name in BOOTSTRAP_METRICS:
+        values = np.concatenate([draw[name] for draw in draws])
+        low, high = np.nanquantile(values, [tail, 1 - tail])
+        result[name] = (float(low), float(high))
+    return result
+
+
 def bootstrap_differences(
     y: np.ndarray,
     p_new: np.ndarray,
@@ -188,14 +219,9 @@ def bootstrap_differences(
     y = np.asarray(y).astype(int)
     p_new, p_old = np.asarray(p_new, dtype=float), np.asarray(p_old, dtype=float)
     n = len(y)
-    rng = np.random.default_rng(seed)
     models = [(group_weights(p, y), row_losses(y, p)) for p in (p_new, p_old)]
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in BOOTSTRAP_METRICS}
-    for start in range(0, n_boot, BOOTSTRAP_CHUNK):
-        size = min(BOOTSTRAP_CHUNK, n_boot - start)
-        draws = rng.integers(0, n, size=(size, n))
-        flat = (np.arange(size)[:, None] * n + draws).ravel()
-        counts = np.bincount(flat, minlength=size * n).reshape(size, n).astype(float)
+    for counts in resample_counts(n, n_boot, seed):
         new, old = (resampled_metrics(counts, *model) for model in models)
         for name in BOOTSTRAP_METRICS:
             chunks[name].append(new[name] - old[name])

@@ -16,7 +16,7 @@ from behaviorlab.errors import BehaviorlabError
 from behaviorlab.features.builder import check_trainable
 from behaviorlab.modeling import plots
 from behaviorlab.modeling.calibration import fit_calibrator
-from behaviorlab.modeling.evaluation import compute_metrics, lift_table
+from behaviorlab.modeling.evaluation import bootstrap_interval, compute_metrics, lift_table
 from behaviorlab.modeling.explain import (
     build_explanation,
     contributions_sample,
@@ -41,6 +41,8 @@ from behaviorlab.modeling.tuning import (
     suggest_params,
     trials_table,
 )
+
+INTERVAL_SEED = 0  # the test-row resamples behind the ROC AUC interval: fixed, so reruns agree
 
 
 @dataclass
@@ -200,24 +202,37 @@ def summarise_splits(table: pd.DataFrame, plan: SplitPlan) -> dict[str, float]:
 def evaluate(
     test_frame: pd.DataFrame, fits: Sequence[FoldFit], evaluation_cfg: Mapping[str, Any]
 ) -> dict[str, float]:
-    """Test metrics on calibrated probabilities, Brier before/after, validation and fold AUCs.
+    """Test metrics on calibrated probabilities, an interval for ROC AUC, the uncalibrated
+    figures, the validation AUC and, with CV folds only, the fold AUCs.
 
     With CV folds, ``roc_auc`` is that of the pooled out-of-fold predictions and
-    ``fold_roc_auc_mean``/``_std`` summarise the folds one by one.
+    ``fold_roc_auc_mean``/``_std`` summarise the folds one by one (one fold has no spread).
+    The interval resamples the test rows (``evaluation.n_boot`` times, level
+    ``evaluation.ci_level``).
     """
     y = test_frame[LABEL].to_numpy()
+    p = test_frame["probability"].to_numpy()
     metrics = compute_metrics(
         y,
-        test_frame["probability"].to_numpy(),
+        p,
         threshold=float(evaluation_cfg["threshold"]),
         top_k_fracs=tuple(evaluation_cfg["top_k_fracs"]),
     )
+    if 0 < y.sum() < len(y):
+        low, high = bootstrap_interval(
+            y,
+            p,
+            n_boot=int(evaluation_cfg["n_boot"]),
+            seed=INTERVAL_SEED,
+            level=float(evaluation_cfg["ci_level"]),
+        )["roc_auc"]
+        metrics |= {"roc_auc_ci_low": low, "roc_auc_ci_high": high}
     metrics["roc_auc_uncalibrated"] = float(roc_auc_score(y, test_frame["raw_probability"]))
     metrics["brier_uncalibrated"] = float(brier_score_loss(y, test_frame["raw_probability"]))
-    metrics["brier_calibrated"] = metrics["brier"]
-    metrics["valid_roc_auc"] = float(np.mean([fit.valid_auc for fit in fits]))
-    metrics["fold_roc_auc_mean"] = float(np.mean([fit.test_auc for fit in fits]))
-    metrics["fold_roc_auc_std"] = float(np.std([fit.test_auc for fit in fits]))
+    metrics["val_roc_auc"] = float(np.mean([fit.valid_auc for fit in fits]))
+    if len(fits) > 1:
+        metrics["fold_roc_auc_mean"] = float(np.mean([fit.test_auc for fit in fits]))
+        metrics["fold_roc_auc_std"] = float(np.std([fit.test_auc for fit in fits]))
     return metrics
 
 

@@ -203,7 +203,8 @@ def completed_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def trials_table(study: optuna.Study):
-    """One row per trial: number, state, value, params, durations."""
-    return study.trials_dataframe(
+    """One row per trial: number, state, validation ROC AUC (the objective), params, durations."""
+    table = study.trials_dataframe(
         attrs=("number", "state", "value", "params", "duration", "user_attrs")
     )
+    return table.rename(columns={"value": "val_roc_auc"})

@@ -29,6 +29,7 @@ PID_TAG = "pid"
 PID_STARTED_TAG = "pid_started"
 HEARTBEAT_TAG = "heartbeat"
 END_REASON_TAG = "end_reason"
+NOTE_TAG = "mlflow.note.content"
 STORE_CREATION_LOGGERS = ("mlflow.store.db.utils", "alembic.runtime.migration")
 FINISHED, FAILED, KILLED = "FINISHED", "FAILED", "KILLED"
 DEFAULT_HEARTBEAT_SECONDS = 60
@@ -339,7 +340,11 @@ def log_figure(figure, artifact_file: str) -> None:
 
 
 def log_table(frame, artifact_file: str) -> None:
-    """Log a frame as a Parquet (or CSV) artifact."""
+    """Log a frame by the file's suffix: JSON as an MLflow table (the UI previews it), CSV,
+    or Parquet for frames that code reads back with their dtypes."""
+    if artifact_file.endswith(".json"):
+        mlflow.log_table(frame, artifact_file)
+        return
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / Path(artifact_file).name
         if path.suffix == ".csv":
@@ -348,6 +353,11 @@ def log_table(frame, artifact_file: str) -> None:
             frame.to_parquet(path, index=False)
         parent = str(Path(artifact_file).parent)
         mlflow.log_artifact(str(path), artifact_path=None if parent == "." else parent)
+
+
+def describe_run(markdown: str) -> None:
+    """Set the active run's description (the markdown the UI shows on the run's page)."""
+    mlflow.set_tag(NOTE_TAG, markdown)
 
 
 def log_dict(data: Mapping[str, Any], artifact_file: str) -> None:

@@ -29,6 +29,8 @@ class EvaluationConfig:
     threshold: float = MISSING
     top_k_fracs: list[float] = MISSING
     n_bins: int = MISSING
+    n_boot: int = MISSING
+    ci_level: float = MISSING
 
 
 @dataclass
