@@ -38,9 +38,9 @@ def data_line(data: Mapping[str, Any]) -> str:
     """Which data, its fingerprint and its sizes."""
     return (
         f"**Data** `{data['name']}` (fingerprint `{data['fingerprint']}`): "
-        f"{data['rows']:,} rows, {data['customers']:,} customers, {data['cutoffs']} cutoffs "
-        f"({data['cutoff_min']} to {data['cutoff_max']}), {data['features']} features, "
-        f"label rate {data['label_rate']:.4f}"
+        f"{data['rows']:,} rows, {data['customers']:,} customers (gate holdout excluded), "
+        f"{data['cutoffs']} cutoffs ({data['cutoff_min']} to {data['cutoff_max']}), "
+        f"{data['features']} features, label rate {data['label_rate']:.4f}"
         + (" (training table from cache)" if data.get("from_cache") else "")
     )
 

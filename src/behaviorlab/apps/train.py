@@ -98,7 +98,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         outcome = register_and_gate(cfg, model_uri, trained, result, table)
         describe(cfg, run_name, data, result, gate_line(cfg, outcome))
     summary = {**result.metrics, **outcome, "run_id": parent.info.run_id}
-    print_summary(cfg, table, result, outcome)
+    print_summary(run_name, table, result, outcome)
     return summary
 
 
@@ -395,12 +395,12 @@ def register_and_gate(cfg: DictConfig, model_uri: str, trained: tuple, result, t
     return outcome | record_not_gated(registry.model_name, version, reason)
 
 
-def print_summary(cfg: DictConfig, table, result, outcome: dict) -> None:
+def print_summary(run_name: str, table, result, outcome: dict) -> None:
     """One short block a person reads at the end of a job."""
     metrics = result.metrics
     cached = " (training table from cache)" if table.from_cache else ""
     print(
-        f"trained {cfg.run_name} on {len(table.frame):,} snapshots{cached}: "
+        f"trained {run_name} on {len(table.frame):,} snapshots{cached}: "
         f"test ROC AUC {metrics['roc_auc']:.3f}, PR AUC {metrics['pr_auc']:.3f}, "
         f"Brier {metrics['brier']:.4f}"
     )
