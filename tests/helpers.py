@@ -12,6 +12,26 @@ from omegaconf import DictConfig
 from behaviorlab.apps.common import compose_app
 
 
+def small_sim_overrides(data_dir) -> list[str]:
+    """Overrides that point the built-in data at the session's small simulation."""
+    from tests.conftest import SMALL_SIM
+
+    return [
+        f"paths.data_dir={data_dir}",
+        f"data.simulate.n_customers={SMALL_SIM['n_customers']}",
+        f"data.simulate.seed={SMALL_SIM['seed']}",
+    ]
+
+
+def train_small_version(data_dir, *extra: str) -> dict:
+    """A quick training job (two smoke trials) on the small simulation that registers."""
+    from behaviorlab.apps import train
+
+    overrides = [*small_sim_overrides(data_dir), "tuning=smoke", "tuning.n_trials=2"]
+    overrides += ["explain.max_rows=100", "registry.gate.n_boot=200", *extra]
+    return train.run(compose_config("train", overrides))
+
+
 def compose_config(config_name: str, overrides: list[str]) -> DictConfig:
     """Compose ``conf/<config_name>.yaml`` with command-line style overrides."""
     return compose_app(config_name, overrides)

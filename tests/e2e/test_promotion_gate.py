@@ -17,30 +17,15 @@ from behaviorlab.apps.promotion import GATE_FILE
 from behaviorlab.errors import RegistryError
 from behaviorlab.modeling.gate_holdout import gate_customer_mask
 from behaviorlab.tracking import models
-from tests.conftest import SMALL_SIM
 from tests.e2e.test_train_variants import write_customer_table
-from tests.helpers import compose_config
+from tests.helpers import compose_config, small_sim_overrides, train_small_version
 
 pytestmark = pytest.mark.slow
 NAME = "churn-sim"
 
 
-def data_overrides(data_dir) -> list[str]:
-    return [
-        f"paths.data_dir={data_dir}",
-        f"data.simulate.n_customers={SMALL_SIM['n_customers']}",
-        f"data.simulate.seed={SMALL_SIM['seed']}",
-    ]
-
-
-def train_version(data_dir, *extra: str) -> dict:
-    overrides = [*data_overrides(data_dir), "tuning=smoke", "tuning.n_trials=2"]
-    overrides += ["explain.max_rows=100", "registry.gate.n_boot=200", *extra]
-    return train.run(compose_config("train", overrides))
-
-
 def promote_version(data_dir, version: str) -> dict:
-    overrides = [*data_overrides(data_dir), f"version={version}", "registry.gate.n_boot=200"]
+    overrides = [*small_sim_overrides(data_dir), f"version={version}", "registry.gate.n_boot=200"]
     return promote.run(compose_config("promote", overrides))
 
 
@@ -64,7 +49,7 @@ def trained(small_sim_dir, tmp_path_factory):
         mlflow.set_tracking_uri(f"sqlite:///{store}")
         mlflow.set_registry_uri(f"sqlite:///{store}")
         patch.setattr(train, "train_model", recording_train_model)
-        outcome = train_version(small_sim_dir)
+        outcome = train_small_version(small_sim_dir)
         run = MlflowClient().get_run(outcome["run_id"])
         with tempfile.TemporaryDirectory() as folder:
             path = models.download_run_artifact(outcome["run_id"], GATE_FILE, folder)
@@ -240,9 +225,9 @@ def test_attribute_models_get_their_own_names_and_incomparable_ones_are_tagged(t
 
 def test_under_customer_cv_a_real_model_replaces_a_permuted_label_champion(small_sim_dir):
     cv = ["split=customer_cv", "split.n_folds=3"]
-    null = train_version(small_sim_dir, *cv, "permute_labels=true", "registry.gate.floor=0.0")
+    null = train_small_version(small_sim_dir, *cv, "permute_labels=true", "registry.gate.floor=0.0")
     assert null["promoted"], null["decision_line"]
-    real = train_version(small_sim_dir, *cv)
+    real = train_small_version(small_sim_dir, *cv)
     assert real["promoted"], real["decision_line"]
     assert champion_version() == real["model_version"]
     assert real["gate_figures"]["ci_low"] > 0

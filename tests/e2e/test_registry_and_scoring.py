@@ -15,14 +15,21 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from behaviorlab.apps import promote, score, train
+from behaviorlab.apps import promote, score
 from behaviorlab.apps.common import to_plain
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.features.builder import build_features
 from behaviorlab.scoring.batch import default_cutoff, scoring_snapshots
 from behaviorlab.tracking.models import load_behavior_model
-from tests.conftest import SMALL_SIM
-from tests.helpers import compose_config, free_port, post_json, strict_json, wait_until_up
+from tests.helpers import (
+    compose_config,
+    free_port,
+    post_json,
+    small_sim_overrides,
+    strict_json,
+    train_small_version,
+    wait_until_up,
+)
 
 pytestmark = pytest.mark.slow
 SCRIPTS = Path(sys.executable).parent
@@ -34,34 +41,20 @@ def script_env() -> dict[str, str]:
     return os.environ | {"PATH": f"{SCRIPTS}{os.pathsep}{os.environ.get('PATH', '')}"}
 
 
-def data_overrides(data_dir) -> list[str]:
-    return [
-        f"paths.data_dir={data_dir}",
-        f"data.simulate.n_customers={SMALL_SIM['n_customers']}",
-        f"data.simulate.seed={SMALL_SIM['seed']}",
-    ]
-
-
-def train_version(data_dir, *extra: str) -> dict:
-    overrides = [*data_overrides(data_dir), "tuning=smoke", "tuning.n_trials=2"]
-    overrides += ["explain.max_rows=100", "registry.gate.n_boot=200", *extra]
-    return train.run(compose_config("train", overrides))
-
-
 def champion_version() -> str:
     return str(MlflowClient().get_model_version_by_alias("churn-sim", "champion").version)
 
 
 def test_gate_promotes_better_models_keeps_permuted_ones_and_rolls_back(small_sim_dir):
-    null = train_version(small_sim_dir, "permute_labels=true", "registry.gate.floor=0.0")
+    null = train_small_version(small_sim_dir, "permute_labels=true", "registry.gate.floor=0.0")
     assert null["promoted"]
     assert champion_version() == "1"
 
-    real = train_version(small_sim_dir)
+    real = train_small_version(small_sim_dir)
     assert real["promoted"], real["decision_line"]
     assert champion_version() == "2"
 
-    permuted = train_version(small_sim_dir, "permute_labels=true")
+    permuted = train_small_version(small_sim_dir, "permute_labels=true")
     assert not permuted["promoted"], permuted["decision_line"]
     assert champion_version() == "2"
     client = MlflowClient()
@@ -71,7 +64,7 @@ def test_gate_promotes_better_models_keeps_permuted_ones_and_rolls_back(small_si
     assert permuted["gate_figures"]["difference"] < 0
 
     rolled = promote.run(
-        compose_config("promote", [*data_overrides(small_sim_dir), "action=rollback"])
+        compose_config("promote", [*small_sim_overrides(small_sim_dir), "action=rollback"])
     )
     assert rolled["champion"] == "1"
     assert champion_version() == "1"
@@ -87,7 +80,7 @@ def champion_store(small_sim_dir, tmp_path_factory) -> Path:
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store}")
         patch.setenv("MLFLOW_REGISTRY_URI", f"sqlite:///{store}")
         patch.setenv("BEHAVIORLAB_ROOT", str(root))
-        outcome = train_version(small_sim_dir)
+        outcome = train_small_version(small_sim_dir)
     assert outcome["promoted"]
     return store
 
@@ -102,7 +95,7 @@ def champion(champion_store, mlflow_store):
 
 def score_config(data_dir, out: Path, *extra: str):
     overrides = [
-        *data_overrides(data_dir),
+        *small_sim_overrides(data_dir),
         f"output.path={out}",
         "chunk_size=700",
         "progress=false",
@@ -143,7 +136,9 @@ def test_scores_match_in_process_predictions_and_repeat_exactly(small_sim_dir, c
     assert (scores["reason_1_contribution"].dropna() > 0).all()
 
     model, spec = load_behavior_model("models:/churn-sim@champion")
-    dataset = load_dataset(to_plain(compose_config("score", data_overrides(small_sim_dir)).data))
+    dataset = load_dataset(
+        to_plain(compose_config("score", small_sim_overrides(small_sim_dir)).data)
+    )
     snapshots = scoring_snapshots(
         dataset.events, dataset.customers, spec["task"], default_cutoff(dataset.events)
     )
@@ -159,7 +154,7 @@ def test_killed_scoring_leaves_no_output(small_sim_dir, champion, tmp_path):
     out = tmp_path / "scores.parquet"
     command = [
         str(SCRIPTS / "behaviorlab-score"),
-        *data_overrides(small_sim_dir),
+        *small_sim_overrides(small_sim_dir),
         f"output.path={out}",
         "chunk_size=50",
         "progress=false",

@@ -5,18 +5,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from behaviorlab.apps import score, train
-from tests.conftest import SMALL_SIM
-from tests.helpers import compose_config
+from tests.helpers import compose_config, small_sim_overrides
 
 pytestmark = pytest.mark.slow
-
-
-def data_overrides(data_dir) -> list[str]:
-    return [
-        f"paths.data_dir={data_dir}",
-        f"data.simulate.n_customers={SMALL_SIM['n_customers']}",
-        f"data.simulate.seed={SMALL_SIM['seed']}",
-    ]
 
 
 def test_relative_conversion_trains_and_scores_each_customer_at_its_snapshot(
@@ -26,7 +17,7 @@ def test_relative_conversion_trains_and_scores_each_customer_at_its_snapshot(
         compose_config(
             "train",
             [
-                *data_overrides(small_sim_dir),
+                *small_sim_overrides(small_sim_dir),
                 "task=conversion",
                 "tuning=smoke",
                 "tuning.n_trials=2",
@@ -45,7 +36,7 @@ def test_relative_conversion_trains_and_scores_each_customer_at_its_snapshot(
         compose_config(
             "score",
             [
-                *data_overrides(small_sim_dir),
+                *small_sim_overrides(small_sim_dir),
                 f"registered_model=conversion-sim/{trained['model_version']}",
                 f"output.path={out}",
                 "window_days=120",
