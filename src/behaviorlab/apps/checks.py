@@ -526,3 +526,28 @@ SIMULATE_RULES: dict[str, Check] = {
     "out_dir": output_folder,
     "chunk_customers": integer(1),
 }
+
+
+def runs_or_experiment(config: Any) -> str | None:
+    """Compare names its runs one way: run ids (two or more), or an experiment to list."""
+    listed, experiment = config.get("runs") or [], config.get("from_experiment")
+    if listed and experiment:
+        return "give runs=[...] or from_experiment=<name>, not both"
+    if experiment:
+        return None
+    if len(listed) < 2:
+        return f"runs must list at least two run ids (the first is the baseline), got {listed!r}"
+    if len(set(listed)) < len(listed):
+        return f"runs must not repeat a run id, got {listed!r}"
+    return None
+
+
+COMPARE_RULES: dict[str, Check] = {
+    "": runs_or_experiment,
+    "max_runs": integer(2),
+    "n_boot": integer(100),
+    "ci_level": fraction,
+    "n_bins": integer(2),
+    "output_dir": output_folder,
+    **TRACKING_RULES,
+}

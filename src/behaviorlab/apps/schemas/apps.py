@@ -154,10 +154,28 @@ class SimulateConfig:
     paths: PathsConfig = MISSING
 
 
+@dataclass
+class CompareConfig:
+    """``runs`` (ids, the first the baseline) or ``from_experiment`` (its newest training runs)."""
+
+    runs: list[str] = MISSING
+    from_experiment: str | None = MISSING
+    max_runs: int = MISSING
+    n_boot: int = MISSING
+    ci_level: float = MISSING
+    n_bins: int = MISSING
+    seed: int = MISSING
+    run_name: str = MISSING
+    output_dir: str = MISSING
+    paths: PathsConfig = MISSING
+    tracking: TrackingConfig = MISSING
+
+
 APP_SCHEMAS: dict[str, Any] = {
     "train_schema": TrainConfig,
     "score_schema": ScoreConfig,
     "promote_schema": PromoteConfig,
     "analyze_schema": AnalyzeConfig,
     "simulate_schema": SimulateConfig,
+    "compare_schema": CompareConfig,
 }
