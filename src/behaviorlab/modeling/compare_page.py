@@ -132,7 +132,7 @@ def build_page(
     baseline = str(table["run"].iloc[0])
     metrics = table.to_html(index=False, float_format=lambda v: f"{v:.4f}", na_rep="–")
     if figures:
-        curves = f'<p class="note">On {html.escape(curve_rows.describe())} all runs share.</p>'
+        curves = f'<p class="note">Rows all runs share: {html.escape(curve_rows.describe())}.</p>'
         curves += "".join(
             f'<img alt="{html.escape(name)}" src="{embed_png(figure)}">'
             for name, figure in figures.items()
