@@ -33,9 +33,10 @@ def start_ui(store_uri: str, artifact_root: Path, port: int, log: Path) -> subpr
     """`mlflow ui` over the store, in its own process group so its workers stop with it."""
     command = [str(MLFLOW), "ui", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
     command += ["--backend-store-uri", store_uri, "--default-artifact-root", str(artifact_root)]
+    quiet = os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}  # no job runners
     with open(log, "w") as handle:
         return subprocess.Popen(
-            command, stdout=handle, stderr=handle, start_new_session=True, env=os.environ
+            command, stdout=handle, stderr=handle, start_new_session=True, env=quiet
         )
 
 
