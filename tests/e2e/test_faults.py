@@ -22,8 +22,8 @@ from behaviorlab.apps.common import EXIT_USER_ERROR
 from behaviorlab.processes import host_name
 from behaviorlab.scoring.batch import remove_abandoned_temporaries
 from behaviorlab.tracking import runs
-from tests.e2e.test_registry_and_scoring import SCRIPTS, data_overrides, script_env
-from tests.helpers import compose_config
+from tests.e2e.test_registry_and_scoring import SCRIPTS, script_env
+from tests.helpers import compose_config, small_sim_overrides
 
 pytestmark = pytest.mark.slow
 N_TRIALS = 8
@@ -40,7 +40,7 @@ def cache_dir(tmp_path_factory) -> Path:
 def train_command(data_dir: Path, cache: Path, *extra: str) -> list[str]:
     return [
         str(SCRIPTS / "behaviorlab-train"),
-        *data_overrides(data_dir),
+        *small_sim_overrides(data_dir),
         f"paths.cache_dir={cache}",
         "tuning=smoke",
         f"tuning.n_trials={N_TRIALS}",
@@ -144,14 +144,14 @@ def test_sigterm_mid_tuning_ends_the_run_killed_and_exits_promptly(
 def test_kill_9_mid_scoring_keeps_the_old_file_and_the_rerun_cleans_up(
     small_sim_dir, cache_dir, tmp_path
 ):
-    training = [*data_overrides(small_sim_dir), f"paths.cache_dir={cache_dir}", "tuning=smoke"]
+    training = [*small_sim_overrides(small_sim_dir), f"paths.cache_dir={cache_dir}", "tuning=smoke"]
     training += ["tuning.n_trials=1", "explain.max_rows=100"]
     trained = train.run(
         compose_config("train", [*training, "registry.promote_after_training=false"])
     )
     out = tmp_path / "scores.parquet"
     model = f"registered_model={trained['model_name']}/{trained['model_version']}"
-    scoring = [*data_overrides(small_sim_dir), model, f"output.path={out}"]
+    scoring = [*small_sim_overrides(small_sim_dir), model, f"output.path={out}"]
     scoring.append("progress=false")
     score.run(compose_config("score", scoring))
     before = out.read_bytes()

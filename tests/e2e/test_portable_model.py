@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from behaviorlab.tracking.models import SERVING_PACKAGES
-from tests.e2e.test_registry_and_scoring import train_version
+from tests.helpers import train_small_version
 
 pytestmark = pytest.mark.slow
 INSTALL_TIMEOUT = 600
@@ -53,7 +53,7 @@ def outside_project_env() -> dict[str, str]:
 
 
 def test_model_scores_in_a_fresh_environment_from_its_requirements(small_sim_dir, tmp_path):
-    outcome = train_version(small_sim_dir)
+    outcome = train_small_version(small_sim_dir)
     model_dir = Path(
         mlflow.artifacts.download_artifacts(
             artifact_uri=f"models:/churn-sim/{outcome['model_version']}",
