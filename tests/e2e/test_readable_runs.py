@@ -62,7 +62,7 @@ def test_a_training_run_and_its_version_read_well_in_the_ui(small_sim_dir):
     version = client.get_model_version(summary["model_name"], summary["model_version"])
     assert len(version.tags) <= 8, sorted(version.tags)
     assert version.tags["gate.decision"] == "promoted to champion"
-    assert "**promoted to champion**" in version.description
+    assert version.description.startswith("**promoted to champion**: first model")
     assert "Champion before the decision: none" in version.description
     assert f"Test ROC AUC {metrics['test_roc_auc']:.4f}" in version.description
     assert parent.info.run_name in version.description

@@ -106,11 +106,13 @@ def describe_trained_version(
 def describe_gate(
     verdict: str, reason: str, champion: str | None, figures: Mapping[str, Any]
 ) -> str:
-    """The gate's part of a version's description: decision, reason and figures."""
+    """The gate's part of a version's description: decision, reason and figures.
+
+    It opens with the decision in plain words, since the registry's versions list shows
+    only a description's first line."""
     lines = [
+        f"**{verdict}**: {reason}",
         GATE_HEADING,
-        f"**{verdict}**",
-        reason,
         f"Champion before the decision: {f'v{champion}' if champion else 'none'}",
     ]
     if figures:
