@@ -112,7 +112,7 @@ def time_model_calls(mode: str, model_uri: str, path: Path) -> dict:
     import mlflow.pyfunc
     import pyarrow.parquet as pq
 
-    from behaviorlab.scoring.predict import LOWEST_TIER, score_features
+    from behaviorlab.scoring.predict import score_features, tier_names
 
     pyfunc = mlflow.pyfunc.load_model(model_uri)
     behavior = pyfunc.unwrap_python_model()
@@ -134,7 +134,7 @@ def time_model_calls(mode: str, model_uri: str, path: Path) -> dict:
             else:
                 tick, cpu = time.perf_counter(), time.process_time()
                 out = score_features(
-                    model, chunk, scoring["tiers"], [*scoring["tiers"], LOWEST_TIER], 3
+                    model, chunk, scoring["tiers"], tier_names(scoring["tiers"]), 3
                 )
             call_seconds += time.perf_counter() - tick
             call_cpu += time.process_time() - cpu
