@@ -6,6 +6,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 from omegaconf import DictConfig
 
@@ -24,11 +25,13 @@ def small_sim_overrides(data_dir) -> list[str]:
 
 
 def train_small_version(data_dir, *extra: str) -> dict:
-    """A quick training job (two smoke trials) on the small simulation that registers."""
+    """A quick training job (two smoke trials) on the small simulation that registers; the
+    training tables are cached once per test session (the cache key covers data and config)."""
     from behaviorlab.apps import train
 
     overrides = [*small_sim_overrides(data_dir), "tuning=smoke", "tuning.n_trials=2"]
-    overrides += ["explain.max_rows=100", "registry.gate.n_boot=200", *extra]
+    overrides += ["explain.max_rows=100", "explain.n_dependence=1", "registry.gate.n_boot=200"]
+    overrides += [f"paths.cache_dir={Path(data_dir).parent / 'cache'}", *extra]
     return train.run(compose_config("train", overrides))
 
 

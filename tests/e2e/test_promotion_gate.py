@@ -224,7 +224,7 @@ def test_attribute_models_get_their_own_names_and_incomparable_ones_are_tagged(t
 
 
 def test_under_customer_cv_a_real_model_replaces_a_permuted_label_champion(small_sim_dir):
-    cv = ["split=customer_cv", "split.n_folds=3"]
+    cv = ["split=customer_cv", "split.n_folds=3", "task.snapshots.start=2025-01-01"]
     null = train_small_version(small_sim_dir, *cv, "permute_labels=true", "registry.gate.floor=0.0")
     assert null["promoted"], null["decision_line"]
     real = train_small_version(small_sim_dir, *cv)
