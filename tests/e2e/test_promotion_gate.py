@@ -2,7 +2,6 @@
 
 import shutil
 import tempfile
-from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -17,7 +16,7 @@ from behaviorlab.apps.promotion import GATE_FILE
 from behaviorlab.errors import RegistryError
 from behaviorlab.modeling.gate_holdout import gate_customer_mask
 from behaviorlab.tracking import models
-from tests.e2e.test_train_variants import write_customer_table
+from tests.e2e.test_train_variants import attribute_overrides, write_customer_table
 from tests.helpers import compose_config, small_sim_overrides, train_small_version
 
 pytestmark = pytest.mark.slow
@@ -178,22 +177,6 @@ def test_a_champion_with_another_salt_is_not_replaced(small_sim_dir, champion):
     assert not outcome["promoted"]
     assert "gate_holdout.salt 'gate' vs champion's 'older'" in outcome["decision_line"]
     assert champion_version() == "1"
-
-
-def attribute_overrides(table: Path, data_name: str) -> list[str]:
-    return [
-        f"data.name={data_name}",
-        "data.events=null",
-        "data.simulate=null",
-        f"data.customers.path={table}",
-        "task=attributes",
-        "features=attributes",
-        "split=customer_cv",
-        "tuning=smoke",
-        "tuning.n_trials=2",
-        "explain.max_rows=100",
-        "registry.gate.n_boot=200",
-    ]
 
 
 def test_attribute_models_get_their_own_names_and_incomparable_ones_are_tagged(tmp_path):

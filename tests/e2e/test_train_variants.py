@@ -49,25 +49,28 @@ def write_customer_table(path: Path, n: int = 1500, seed: int = 3) -> None:
     ).to_parquet(path, index=False)
 
 
+def attribute_overrides(table: Path, data_name: str) -> list[str]:
+    """A quick attribute-only training on one customer table."""
+    return [
+        f"data.name={data_name}",
+        "data.events=null",
+        "data.simulate=null",
+        f"data.customers.path={table}",
+        "task=attributes",
+        "features=attributes",
+        "split=customer_cv",
+        "tuning=smoke",
+        "tuning.n_trials=2",
+        "explain.max_rows=100",
+        "registry.gate.n_boot=200",
+    ]
+
+
 @pytest.mark.slow
 def test_attribute_only_problem_trains_through_the_same_app(tmp_path):
     table = tmp_path / "customers.parquet"
     write_customer_table(table)
-    cfg = compose_config(
-        "train",
-        [
-            "data.name=crm",
-            "data.events=null",
-            "data.simulate=null",
-            f"data.customers.path={table}",
-            "task=attributes",
-            "features=attributes",
-            "split=customer_cv",
-            "tuning=smoke",
-            "tuning.n_trials=2",
-            "explain.max_rows=100",
-        ],
-    )
+    cfg = compose_config("train", attribute_overrides(table, "crm"))
     summary = train.run(cfg)
     assert summary["roc_auc"] > 0.65
     assert summary["model_name"] == "attributes-crm"
