@@ -12,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 from behaviorlab.errors import DataValidationError
 from behaviorlab.modeling.calibration import fit_calibrator
 from behaviorlab.modeling.estimators import LightGBMEstimator, LogisticEstimator
-from behaviorlab.modeling.model import CalibratedModel, freeze_categories, rank_reasons
+from behaviorlab.modeling.model import CalibratedModel, freeze_categories
 from tests.unit.test_modeling_data import CATEGORICAL, FEATURES, make_table
 
 LIGHTGBM_PARAMS = {"num_leaves": 15, "learning_rate": 0.1, "min_child_samples": 20}
@@ -72,25 +72,6 @@ def test_logistic_contributions_sum_to_decision_minus_mean(logistic_model):
     )
     days = contributions["days_since_last_event"]
     assert days.corr(test["days_since_last_event"], method="spearman") > 0.99
-
-
-def test_top_reasons_pick_the_largest_absolute_contributions():
-    contributions = pd.DataFrame({"a": [0.1, -2.0], "b": [-0.5, 0.3], "c": [0.2, 1.0]})
-    reasons = rank_reasons(contributions, k=2)
-    assert reasons["reason_1"].tolist() == ["b", "a"]
-    assert reasons["reason_1_value"].tolist() == [-0.5, -2.0]
-    assert reasons["reason_2"].tolist() == ["c", "c"]
-    assert reasons["reason_2_value"].tolist() == [0.2, 1.0]
-
-
-def test_model_top_reasons_agree_with_contributions(lightgbm_model):
-    model, test = lightgbm_model
-    rows = test.head(50)
-    reasons = model.top_reasons(rows, k=3)
-    contributions = model.contributions(rows)
-    assert reasons.columns.tolist()[:2] == ["reason_1", "reason_1_value"]
-    assert (reasons["reason_1"] == contributions.abs().idxmax(axis=1)).all()
-    assert (reasons["reason_1_value"].abs() >= reasons["reason_3_value"].abs()).all()
 
 
 def test_missing_columns_are_named(lightgbm_model):

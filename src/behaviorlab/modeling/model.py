@@ -121,21 +121,3 @@ class CalibratedModel:
     def contributions(self, X: pd.DataFrame) -> pd.DataFrame:
         """Signed log-odds contribution of every feature for every row."""
         return self.estimator.contributions(self.prepare(X))
-
-    def top_reasons(self, X: pd.DataFrame, k: int = 3) -> pd.DataFrame:
-        """The k features with the largest |contribution| per row, with their signed values."""
-        return rank_reasons(self.contributions(X), k)
-
-
-def rank_reasons(contributions: pd.DataFrame, k: int) -> pd.DataFrame:
-    """reason_1..k (feature names) and reason_1_value..k_value, largest |value| first."""
-    values = contributions.to_numpy()
-    k = min(k, values.shape[1])
-    order = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :k]
-    names = np.asarray(contributions.columns, dtype=object)[order]
-    picked = np.take_along_axis(values, order, axis=1)
-    columns = {}
-    for rank in range(k):
-        columns[f"reason_{rank + 1}"] = names[:, rank]
-        columns[f"reason_{rank + 1}_value"] = picked[:, rank]
-    return pd.DataFrame(columns, index=contributions.index)

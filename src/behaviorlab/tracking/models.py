@@ -148,11 +148,6 @@ def register_model(model_uri: str, name: str, tags: Mapping[str, Any]) -> str:
     return str(version.version)
 
 
-def load_pyfunc(model_uri: str):
-    """Load a registered or logged model as deployment would."""
-    return mlflow.pyfunc.load_model(model_uri)
-
-
 def load_behavior_model(model_uri: str) -> tuple[Any, dict]:
     """The fitted model and spec behind a pyfunc, for in-process batch work.
 
