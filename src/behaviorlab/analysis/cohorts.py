@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from behaviorlab.analysis.engine import query
+from behaviorlab.analysis.engine import Table, query
 from behaviorlab.data.contract import CUSTOMER_ID, EVENT, SIGNUP_AT, TIMESTAMP
 from behaviorlab.errors import ConfigError, DataValidationError
 
@@ -15,7 +15,7 @@ ANCHORS = ("first_activity", "signup")
 
 
 def find_anchors(
-    events: pd.DataFrame,
+    events: Table,
     customers: pd.DataFrame | None,
     anchor: str = "first_activity",
     anchor_event: str | None = None,
@@ -30,12 +30,20 @@ def find_anchors(
             )
         start = customers.loc[customers[SIGNUP_AT].notna(), [CUSTOMER_ID, SIGNUP_AT]]
         return start.rename(columns={SIGNUP_AT: "anchor_at"}).reset_index(drop=True)
-    qualifying = events if anchor_event is None else events[events[EVENT] == anchor_event]
-    return (
-        qualifying.groupby(CUSTOMER_ID, as_index=False)[TIMESTAMP]
-        .min()
-        .rename(columns={TIMESTAMP: "anchor_at"})
+    qualifying, params = event_condition(anchor_event)
+    return query(
+        f"""
+        select {CUSTOMER_ID}, min({TIMESTAMP}) as anchor_at
+        from events where {qualifying} group by 1 order by 1
+        """,
+        params,
+        events=events,
     )
+
+
+def event_condition(event: str | None) -> tuple[str, dict]:
+    """A condition keeping one event (every event when None), with its parameter."""
+    return ("true", {}) if event is None else (f"{EVENT} = $event", {"event": event})
 
 
 def assign_period_cohorts(anchors: pd.DataFrame, period: str = "month") -> pd.DataFrame:
@@ -48,7 +56,7 @@ def assign_period_cohorts(anchors: pd.DataFrame, period: str = "month") -> pd.Da
 
 
 def assign_behaviour_cohorts(
-    events: pd.DataFrame, anchors: pd.DataFrame, event: str, within_days: float
+    events: Table, anchors: pd.DataFrame, event: str, within_days: float
 ) -> pd.DataFrame:
     """Cohort = whether the customer did ``event`` within ``within_days`` of their start."""
     did = query(
@@ -61,7 +69,7 @@ def assign_behaviour_cohorts(
         """,
         {"event": event},
         anchors=anchors,
-        events=events[[CUSTOMER_ID, TIMESTAMP, EVENT]],
+        events=events,
     )[CUSTOMER_ID]
     days = f"{within_days:g}"
     label = np.where(
@@ -73,7 +81,7 @@ def assign_behaviour_cohorts(
 
 
 def compute_retention(
-    events: pd.DataFrame,
+    events: Table,
     cohorts: pd.DataFrame,
     period: str,
     data_end: pd.Timestamp,
@@ -91,7 +99,7 @@ def compute_retention(
     whether the start period has an event at or after the start), so the join is small.
     """
     check_period(period)
-    returning = events if returning_event is None else events[events[EVENT] == returning_event]
+    returning, params = event_condition(returning_event)
     table = query(
         f"""
         with c as (
@@ -103,7 +111,7 @@ def compute_retention(
         active as (
             select {CUSTOMER_ID}, date_trunc('{period}', {TIMESTAMP}) as start,
                    max({TIMESTAMP}) as last_at
-            from returns where {TIMESTAMP} <= $data_end group by 1, 2
+            from events where {TIMESTAMP} <= $data_end and {returning} group by 1, 2
         ),
         r as (
             select distinct c.{CUSTOMER_ID},
@@ -126,9 +134,9 @@ def compute_retention(
         left join last_return l on l.{CUSTOMER_ID} = grid.{CUSTOMER_ID}
         group by 1, 2 order by 1, 2
         """,
-        {"data_end": pd.Timestamp(data_end).to_pydatetime()},
+        {"data_end": pd.Timestamp(data_end).to_pydatetime(), **params},
         cohorts=cohorts[[CUSTOMER_ID, "cohort", "anchor_at"]],
-        returns=returning[[CUSTOMER_ID, TIMESTAMP]],
+        events=events,
     )
     sizes = cohorts.groupby("cohort").size().rename("cohort_size")
     table = table.merge(sizes, left_on="cohort", right_index=True)

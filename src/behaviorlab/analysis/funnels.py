@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from behaviorlab.analysis.engine import query
+from behaviorlab.analysis.engine import Table, has_column, query
 from behaviorlab.data.contract import CUSTOMER_ID, EVENT, SESSION_ID, TIMESTAMP
 from behaviorlab.errors import ConfigError, DataValidationError
 
@@ -30,17 +30,26 @@ class Step:
     event: str
     where: Mapping[str, Any] = field(default_factory=dict)
 
-    def select(self, events: pd.DataFrame) -> pd.Series:
-        """Boolean mask of the events that count as this step."""
-        mask = events[EVENT] == self.event
-        for column, allowed in self.where.items():
-            if column not in events:
+    def condition(self, number: int, columns: Sequence[str]) -> tuple[str, dict[str, Any]]:
+        """SQL condition for the events that count as step ``number``, with its parameters."""
+        params: dict[str, Any] = {f"step_{number}": self.event}
+        parts = [f"{EVENT} = $step_{number}"]
+        for i, (column, allowed) in enumerate(self.where.items()):
+            if column not in columns:
                 raise DataValidationError(
                     f"funnel step '{self.name}' filters on missing column '{column}'"
                 )
             values = allowed if isinstance(allowed, list | tuple) else [allowed]
-            mask &= events[column].isin(values)
-        return mask
+            names = [f"step_{number}_{i}_{j}" for j in range(len(values))]
+            params.update(zip(names, values, strict=True))
+            listed = ", ".join(f"${name}" for name in names)
+            parts.append(f"{quote(column)} in ({listed})" if names else "false")
+        return " and ".join(parts), params
+
+
+def quote(column: str) -> str:
+    """A column name as a SQL identifier."""
+    return '"' + str(column).replace('"', '""') + '"'
 
 
 def parse_steps(steps: Sequence[str | Mapping[str, Any]]) -> list[Step]:
@@ -67,7 +76,7 @@ def parse_steps(steps: Sequence[str | Mapping[str, Any]]) -> list[Step]:
 
 
 def trace_journeys(
-    events: pd.DataFrame,
+    events: Table,
     steps: Sequence[Step],
     window: pd.Timedelta | None = None,
     ordering: str = "strict",
@@ -82,32 +91,36 @@ def trace_journeys(
         raise ConfigError(f"funnel ordering must be one of {ORDERINGS}, got '{ordering}'")
     if unit not in UNITS:
         raise ConfigError(f"funnel unit must be one of {UNITS}, got '{unit}'")
-    if unit == "session" and SESSION_ID not in events:
+    if unit == "session" and not has_column(events, SESSION_ID):
         raise DataValidationError("a funnel over sessions needs a session_id column")
     unit_column = CUSTOMER_ID if unit == "user" else SESSION_ID
-    step_events = pd.concat(
-        [
-            events.loc[step.select(events), [unit_column, CUSTOMER_ID, TIMESTAMP]]
-            .set_axis(["unit_id", CUSTOMER_ID, "ts"], axis=1)
-            .assign(step=np.int64(number))
-            for number, step in enumerate(steps, start=1)
-        ],
-        ignore_index=True,
-    )
-    sql = _journey_sql(steps, window, ordering)
-    journeys = query(sql, step_events=step_events)
+    conditions, params = [], {}
+    for number, step in enumerate(steps, start=1):
+        condition, values = step.condition(number, list(events.columns))
+        conditions.append(condition)
+        params.update(values)
+    sql = _journey_sql(steps, conditions, unit_column, window, ordering)
+    journeys = query(sql, params, events=events)
     return _count_reached(journeys, len(steps), ordering)
 
 
-def _journey_sql(steps: Sequence[Step], window: pd.Timedelta | None, ordering: str) -> str:
+def _journey_sql(
+    steps: Sequence[Step],
+    conditions: Sequence[str],
+    unit_column: str,
+    window: pd.Timedelta | None,
+    ordering: str,
+) -> str:
+    """Each step's CTE reads its own events, so no event-level table is materialised."""
     within = (
         ""
         if window is None
         else f"and s.ts <= p0.at_1 + to_microseconds({int(window / pd.Timedelta(1, 'us'))}::bigint)"
     )
     ctes = [
-        f"""e1 as (select unit_id, min({CUSTOMER_ID}) as {CUSTOMER_ID}, min(ts) as at_1
-                  from step_events where step = 1 group by unit_id)"""
+        f"""e1 as (select {unit_column} as unit_id, min({CUSTOMER_ID}) as {CUSTOMER_ID},
+                         min({TIMESTAMP}) as at_1
+                  from events where {conditions[0]} group by 1)"""
     ]
     for k in range(2, len(steps) + 1):
         previous = "e1" if ordering == "any" else f"e{k - 1}"
@@ -120,7 +133,8 @@ def _journey_sql(steps: Sequence[Step], window: pd.Timedelta | None, ordering: s
                 select p.unit_id, min(s.ts) as at_{k}
                 from {previous} p
                 join e1 p0 on p0.unit_id = p.unit_id
-                join step_events s on s.unit_id = p.unit_id and s.step = {k}
+                join (select {unit_column} as unit_id, {TIMESTAMP} as ts
+                      from events where {conditions[k - 1]}) s on s.unit_id = p.unit_id
                 where {after} {within}
                 group by p.unit_id)"""
         )

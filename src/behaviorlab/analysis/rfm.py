@@ -5,7 +5,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from behaviorlab.analysis.engine import query
+from behaviorlab.analysis.engine import Table, has_column, query
 from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, EVENT, TIMESTAMP
 from behaviorlab.errors import ConfigError, DataValidationError
 
@@ -29,7 +29,7 @@ TARGET_ORDER = tuple(ACTIONS)
 
 
 def score_rfm(
-    events: pd.DataFrame, cutoff: pd.Timestamp, purchase_event: str = "purchase"
+    events: Table, cutoff: pd.Timestamp, purchase_event: str = "purchase"
 ) -> pd.DataFrame:
     """Recency, frequency, monetary and their 1-5 quintile scores for every purchaser.
 
@@ -39,17 +39,14 @@ def score_rfm(
     Scores use the minimum rank of each value, so equal values always share a score and
     the result does not depend on row order.
     """
-    columns = [CUSTOMER_ID, TIMESTAMP, AMOUNT] if AMOUNT in events else [CUSTOMER_ID, TIMESTAMP]
-    purchases = events.loc[
-        (events[EVENT] == purchase_event) & (events[TIMESTAMP] < cutoff), columns
-    ].reindex(columns=[CUSTOMER_ID, TIMESTAMP, AMOUNT], fill_value=1.0)
-    if purchases.empty:
-        raise DataValidationError(
-            f"no '{purchase_event}' events before {cutoff}: RFM needs purchases"
-        )
-    return query(
+    amount = AMOUNT if has_column(events, AMOUNT) else "1.0::double"
+    scores = query(
         f"""
-        with base as (
+        with purchases as (
+            select {CUSTOMER_ID}, {TIMESTAMP}, {amount} as {AMOUNT}
+            from events where {EVENT} = $purchase and {TIMESTAMP} < $cutoff
+        ),
+        base as (
             select {CUSTOMER_ID} as customer_id,
                    max({TIMESTAMP}) as last_purchase,
                    date_diff('day', max({TIMESTAMP})::date, $cutoff::date)
@@ -64,9 +61,14 @@ def score_rfm(
             {_score_sql("monetary")} as m_score
         from base order by customer_id
         """,
-        {"cutoff": pd.Timestamp(cutoff).to_pydatetime()},
-        purchases=purchases,
-    ).assign(fm_score=lambda frame: (frame["f_score"] + frame["m_score"] + 1) // 2)
+        {"cutoff": pd.Timestamp(cutoff).to_pydatetime(), "purchase": purchase_event},
+        events=events,
+    )
+    if scores.empty:
+        raise DataValidationError(
+            f"no '{purchase_event}' events before {cutoff}: RFM needs purchases"
+        )
+    return scores.assign(fm_score=lambda frame: (frame["f_score"] + frame["m_score"] + 1) // 2)
 
 
 def _score_sql(column: str, descending: bool = False) -> str:
