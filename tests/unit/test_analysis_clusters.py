@@ -88,6 +88,20 @@ def test_k_given_and_gaussian_mixture(features):
         )
 
 
+def test_sample_is_seeded_bounded_and_keeps_order(features):
+    sample = clusters.sample_customers(features, 50, seed=7)
+    assert len(sample) == 50
+    assert sample["customer_id"].is_unique
+    assert set(sample["customer_id"]) < set(features["customer_id"])
+    order = features.reset_index().set_index("customer_id").loc[sample["customer_id"], "index"]
+    assert order.is_monotonic_increasing
+    assert_frame_equal(sample, clusters.sample_customers(features, 50, seed=7))
+    assert not sample.equals(clusters.sample_customers(features, 50, seed=8))
+    assert clusters.sample_customers(features, 120, seed=7) is features
+    with pytest.raises(ConfigError, match="at least 1"):
+        clusters.sample_customers(features, 0, seed=7)
+
+
 def test_name_clusters_adds_terms_until_names_differ():
     profile = pd.DataFrame(
         {"cluster": [0, 1], "z_spend": [2.0, 2.0], "z_visits": [0.5, -0.5], "z_age": [0.1, 0.1]}

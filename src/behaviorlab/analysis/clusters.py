@@ -132,6 +132,20 @@ def name_clusters(profile: pd.DataFrame, n_terms: int = 2) -> pd.Series:
     return pd.Series(names, name="name").rename_axis("cluster")
 
 
+def sample_customers(features: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """At most ``size`` customers drawn at random with ``seed``, in their original order.
+
+    Clustering, stability refits and profiles then cost the same on any customer base.
+    """
+    if size < 1:
+        raise ConfigError(f"the clustering sample must be at least 1 customer, got {size}")
+    if len(features) <= size:
+        return features
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(len(features), size=size, replace=False))
+    return features.iloc[rows].reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class Clustering:
     """Everything one clustering produces."""

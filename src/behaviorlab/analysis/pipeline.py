@@ -1,6 +1,8 @@
-"""Each analysis end to end on frames and plain settings: tables, figures, text, metrics.
+"""Each analysis end to end on tables and plain settings: tables, figures, text, metrics.
 
-The app reads config, data and writes files; everything here is frames in, results out.
+The app reads config, data and writes files; everything here is tables in, results out.
+The events are a pandas frame or a lazy engine table: analyses reduce them with SQL where
+they lie, and only per-customer, per-cohort or per-step results come back as frames.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -12,6 +14,7 @@ from matplotlib.figure import Figure
 
 from behaviorlab.analysis import charts, clusters, cohorts, funnels, rfm
 from behaviorlab.analysis.behaviour import summarize_behaviour
+from behaviorlab.analysis.engine import Table, has_column
 from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, SIGNUP_AT
 from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features.builder import build_features
@@ -21,9 +24,9 @@ from behaviorlab.features.spec import feature_columns, resolve_feature_spec
 
 @dataclass(frozen=True)
 class Inputs:
-    """The data every analysis may use."""
+    """The data every analysis may use; ``events`` may be far larger than memory."""
 
-    events: pd.DataFrame
+    events: Table
     customers: pd.DataFrame | None
     data_end: pd.Timestamp
     truth: pd.DataFrame | None = None
@@ -66,7 +69,7 @@ def run_rfm(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
     scores = rfm.score_rfm(inputs.events, cutoff, settings["purchase_event"])
     segmented = rfm.assign_segments(scores, settings["segments"])
     summary = rfm.summarize_segments(segmented)
-    has_amounts = AMOUNT in inputs.events
+    has_amounts = has_column(inputs.events, AMOUNT)
     value = "revenue" if has_amounts else "purchases"
     return Result(
         name="rfm",
@@ -334,10 +337,15 @@ def build_cluster_features(
 
 
 def run_clusters(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
-    """Clusters on behavioural features at the end of the data, named and profiled."""
+    """Clusters on behavioural features at the end of the data, named and profiled.
+
+    At most ``sample`` customers (a seeded random sample) are clustered, so the cost of
+    the fits does not grow with the customer base.
+    """
     features = build_cluster_features(inputs, settings["feature_spec"] or {}, settings["features"])
+    sampled = clusters.sample_customers(features, int(settings["sample"]), int(settings["seed"]))
     outcome = clusters.cluster_customers(
-        features,
+        sampled,
         k=settings["k"],
         k_range=settings["k_range"],
         method=settings["method"],
@@ -346,7 +354,12 @@ def run_clusters(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
         sample_size=int(settings["sample_size"]),
         revenue="monetary_total" if "monetary_total" in features else None,
     )
-    metrics = {"clusters_k": outcome.k, "clusters_stability_ari": outcome.stability}
+    metrics = {
+        "clusters_k": outcome.k,
+        "clusters_stability_ari": outcome.stability,
+        "clusters_customers": len(sampled),
+        "clusters_population": len(features),
+    }
     metrics["clusters_silhouette"] = float(
         outcome.k_scores.set_index("k")["silhouette"].get(outcome.k, float("nan"))
     )
@@ -375,11 +388,17 @@ def run_clusters(inputs: Inputs, settings: Mapping[str, Any]) -> Result:
 
 def describe_clusters(outcome: clusters.Clustering, metrics: Mapping[str, float]) -> str:
     """The clusters by size, with how stable and (on simulated data) how true they are."""
+    clustered, population = metrics["clusters_customers"], metrics["clusters_population"]
     lines = [
-        f"{len(outcome.assignments):,} customers in {outcome.k} clusters "
+        f"{clustered:,} customers in {outcome.k} clusters "
         f"(silhouette {metrics['clusters_silhouette']:.2f}); stability across seeds: "
         f"ARI {outcome.stability:.2f}.",
     ]
+    if clustered < population:
+        lines.append(
+            f"They are a seeded random sample of the {population:,} active customers "
+            "(analysis.clusters.sample); the tables describe the sample."
+        )
     if "clusters_truth_ari" in metrics:
         lines.append(
             "Agreement with the simulator's latent segments: "

@@ -46,6 +46,7 @@ class ClustersAnalysisConfig:
     k_range: list[int] = MISSING
     seed: int = MISSING
     stability_seeds: int = MISSING
+    sample: int = MISSING
     sample_size: int = MISSING
     feature_spec: dict[str, Any] = MISSING
     features: list[str] | None = MISSING
