@@ -1,24 +1,34 @@
 """Batch scoring at a cutoff: features from raw events (or a customer table alone) with the
-model's own spec, in chunks.
+model's own spec, one partition of customers at a time.
 
-Events are sorted by customer once; each chunk of customers then takes a contiguous slice,
-so memory stays bounded by the chunk size whatever the number of customers.
+The inputs are split once by a hash of the customer id (scoring/partitions.py), so memory
+stays bounded by the partition size whatever the number of customers or events.
 """
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+import shutil
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, TIMESTAMP, VALID_FROM
+from behaviorlab.data.contract import (
+    AMOUNT,
+    CUSTOMER_ID,
+    CUTOFF,
+    EVENT,
+    SESSION_ID,
+    TIMESTAMP,
+    VALID_FROM,
+)
 from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features.builder import build_features
 from behaviorlab.features.labels import eligible_snapshots
@@ -26,6 +36,7 @@ from behaviorlab.features.snapshots import make_calendar_snapshots, make_relativ
 from behaviorlab.features.spec import calendar_features
 from behaviorlab.processes import host_name, process_alive, process_start_time
 from behaviorlab.scoring.drift import DriftAccumulator
+from behaviorlab.scoring.partitions import Partition, partition_events
 from behaviorlab.scoring.predict import assign_tiers, explain_scores, tier_names
 
 PROBABILITY = "probability"
@@ -44,6 +55,7 @@ class ScoringSummary:
     probability_quantiles: dict[str, float] = field(default_factory=dict)
     drift: pd.DataFrame | None = None
     drift_excluded: list[str] = field(default_factory=list)
+    partitions: int = 0
 
     @property
     def tier_counts(self) -> dict[str, int]:
@@ -51,9 +63,13 @@ class ScoringSummary:
         return {tier["tier"]: tier["customers"] for tier in self.tiers}
 
 
-def default_cutoff(events: pd.DataFrame) -> pd.Timestamp:
-    """End of data: midnight after the last event, so every event counts as history."""
-    return events[TIMESTAMP].max().normalize() + pd.Timedelta(days=1)
+def default_cutoff(events: pd.DataFrame | ibis.Table) -> pd.Timestamp:
+    """End of data: midnight after the last event, so every event counts as history (an
+    Ibis table answers with one aggregate query)."""
+    latest = events[TIMESTAMP].max()
+    if isinstance(events, ibis.Table):
+        latest = latest.execute()
+    return pd.Timestamp(latest).normalize() + pd.Timedelta(days=1)
 
 
 def scoring_cutoff(
@@ -114,38 +130,19 @@ def scoring_snapshots(
     return eligible_snapshots(events, relative.loc[due], task)
 
 
-def iter_chunks(
-    events: pd.DataFrame | None,
-    customers: pd.DataFrame | None,
-    snapshots: pd.DataFrame,
-    size: int,
-) -> Iterator[tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]]:
-    """Yield (snapshots, events, customers) for consecutive groups of customers.
-
-    Events and customers are sorted by id once; each chunk then takes contiguous slices.
-    """
-    snapshots = snapshots.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
-    if events is not None:
-        events = events.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
-        event_ids = events[CUSTOMER_ID].to_numpy()
-    if customers is not None:
-        customers = customers.sort_values(CUSTOMER_ID, kind="stable", ignore_index=True)
-        customer_ids = customers[CUSTOMER_ID].to_numpy()
-    for start in range(0, len(snapshots), size):
-        chunk = snapshots.iloc[start : start + size]
-        bounds = chunk[CUSTOMER_ID].iloc[0], chunk[CUSTOMER_ID].iloc[-1]
-        chunk_customers = None
-        if customers is not None:
-            chunk_customers = customers.iloc[id_range(customer_ids, *bounds)]
-        chunk_events = None if events is None else events.iloc[id_range(event_ids, *bounds)]
-        yield chunk, chunk_events, chunk_customers
-
-
-def id_range(sorted_ids: np.ndarray, first: str, last: str) -> slice:
-    """Positions of the ids in [first, last] within a sorted id array."""
-    return slice(
-        np.searchsorted(sorted_ids, first, "left"), np.searchsorted(sorted_ids, last, "right")
+def scored_event_columns(
+    events: pd.DataFrame | ibis.Table | None, spec: Mapping[str, Any]
+) -> list[str] | None:
+    """The event columns feature building reads (canonical ones and event-derived
+    attributes) that the log has; None without events."""
+    if events is None:
+        return None
+    attributes = spec["features"]["attributes"]
+    derived = (
+        [c["name"] for c in attributes.get("from_events") or []] if attributes["enabled"] else []
     )
+    wanted = [CUSTOMER_ID, TIMESTAMP, EVENT, AMOUNT, SESSION_ID, *derived]
+    return [name for name in dict.fromkeys(wanted) if name in events.columns]
 
 
 def check_feature_inputs(features: pd.DataFrame, feature_names: list[str]) -> None:
@@ -179,21 +176,21 @@ def raw_categories(
 def spill_features(
     model,
     spec: Mapping[str, Any],
-    chunks: Iterator[tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]],
+    partitions: Iterable[Partition],
     writer: "ChunkWriter",
     drift: DriftAccumulator,
 ) -> np.ndarray:
-    """First pass: features and probabilities chunk by chunk, written to a temporary
-    Parquet file; returns every probability (one float per customer: small)."""
+    """First pass: features and probabilities partition by partition, written to a
+    temporary Parquet file; returns every probability (one float per customer: small)."""
     names = spec["feature_names"]
     probabilities = []
-    for chunk, chunk_events, chunk_customers in chunks:
-        built = build_features(chunk_events, chunk_customers, chunk, spec["features"])
-        features = chunk.merge(built, on=[CUSTOMER_ID, CUTOFF], how="left")
+    for part in partitions:
+        built = build_features(part.events, part.customers, part.snapshots, spec["features"])
+        features = part.snapshots.merge(built, on=[CUSTOMER_ID, CUTOFF], how="left")
         check_feature_inputs(features, names)
         features = features[[CUSTOMER_ID, CUTOFF, *names]].reset_index(drop=True)
         probability = model.predict_proba(features[names])
-        drift.update(features[names], raw_categories(chunk_customers, features, spec))
+        drift.update(features[names], raw_categories(part.customers, features, spec))
         probabilities.append(probability)
         writer.append(features.assign(**{PROBABILITY: probability}))
     writer.close()
@@ -274,9 +271,9 @@ class ChunkWriter:
 def score_to_file(
     model,
     spec: Mapping[str, Any],
-    events: pd.DataFrame | None,
-    customers: pd.DataFrame | None,
-    snapshots: pd.DataFrame,
+    events: pd.DataFrame | ibis.Table | None,
+    customers: pd.DataFrame | ibis.Table | None,
+    snapshots: pd.DataFrame | ibis.Table,
     path: Path,
     *,
     chunk_size: int,
@@ -284,35 +281,51 @@ def score_to_file(
     extra: Mapping[str, Any],
     psi_warn: float,
     progress: bool = True,
+    partition_customers: int | None = None,
 ) -> ScoringSummary:
     """Score every snapshot in two passes and write the file atomically.
 
-    Capacity tiers rank all customers of the job, so the first pass computes features and
-    probabilities chunk by chunk (spilled to a temporary Parquet file beside the output),
-    tiers are then assigned over all probabilities, and the second pass reads the spill
-    back batch by batch for actions and reasons. Memory stays bounded by the chunk size
-    (plus one float per customer). The output is written under a temporary name and renamed
-    into place: a job that fails or is killed midway leaves no file at ``path``; the
-    temporaries of a job killed too hard to remove them (``kill -9``) go with the next job.
+    The inputs (pandas frames, or Ibis tables on DuckDB that are never loaded whole) are
+    first split by a hash of the customer id into partitions of about
+    ``partition_customers`` customers (default: ``chunk_size``), written as Parquet to a
+    temporary folder beside the output (see scoring/partitions.py). Capacity tiers rank all
+    customers of the job, so the first pass computes features and probabilities partition
+    by partition (spilled to a temporary Parquet file beside the output), tiers are then
+    assigned over all probabilities, and the second pass reads the spill back in batches of
+    ``chunk_size`` rows for actions and reasons. Memory stays bounded by the partition and
+    chunk sizes (plus one float per customer). The output is written under a temporary name
+    and renamed into place: a job that fails or is killed midway leaves no file at
+    ``path``; the temporaries of a job killed too hard to remove them (``kill -9``) go with
+    the next job.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     spill_base = path.with_name(f"{path.name}.features")
-    for target in (path, spill_base):
+    partitions_base = path.with_name(f"{path.name}.partitions")
+    for target in (path, spill_base, partitions_base):
         remove_abandoned_temporaries(target)
     temporary, spill = temporary_path(path), temporary_path(spill_base)
     profile = spec.get("profile") or {}
     drift = DriftAccumulator(profile, exclude=calendar_features(spec["features"]))
     tiers, actions = spec["scoring"]["tiers"], spec["scoring"].get("actions")
-    chunks = tqdm(
-        iter_chunks(events, customers, snapshots, chunk_size),
-        total=-(-len(snapshots) // chunk_size),
-        desc="scoring",
-        unit="chunk",
-        disable=not progress,
-    )
     try:
-        probability = spill_features(model, spec, chunks, ChunkWriter(spill, ".parquet"), drift)
+        with partition_events(
+            events,
+            customers,
+            snapshots,
+            temporary_path(partitions_base),
+            partition_customers or chunk_size,
+            scored_event_columns(events, spec),
+        ) as partitions:
+            progress_bar = tqdm(
+                partitions,
+                total=len(partitions),
+                desc="scoring",
+                unit="partition",
+                disable=not progress,
+            )
+            writer = ChunkWriter(spill, ".parquet")
+            probability = spill_features(model, spec, progress_bar, writer, drift)
         if len(probability) == 0:
             raise DataValidationError("no eligible customer to score at this cutoff")
         tier = assign_tiers(probability, tiers)
@@ -326,6 +339,7 @@ def score_to_file(
         spill.unlink(missing_ok=True)
     return ScoringSummary(
         rows=len(probability),
+        partitions=len(partitions),
         tiers=summarise_tiers(probability, tier, tiers, actions),
         probability_quantiles={
             f"p{int(q * 100)}": float(np.quantile(probability, q)) for q in (0.1, 0.5, 0.9, 0.99)
@@ -342,7 +356,7 @@ def temporary_path(path: Path) -> Path:
 
 
 def remove_abandoned_temporaries(path: Path) -> list[Path]:
-    """Remove the temporary files of ``path`` whose writer on this host is gone.
+    """Remove the temporary files (or folders) of ``path`` whose writer on this host is gone.
 
     A writer is gone when its pid no longer runs, or runs a process started after the file
     was last written (the pid was reused). Files of other hosts sharing the folder are
@@ -358,6 +372,14 @@ def remove_abandoned_temporaries(path: Path) -> list[Path]:
         with contextlib.suppress(FileNotFoundError):
             written = candidate.stat().st_mtime
             if not process_alive(int(pid)) or (started is not None and started > written):
-                candidate.unlink()
+                remove_path(candidate)
                 removed.append(candidate)
     return removed
+
+
+def remove_path(path: Path) -> None:
+    """Remove a file, or a folder with its contents."""
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()

@@ -107,6 +107,7 @@ class ScoreConfig:
     registered_model: str = MISSING
     cutoff: str | None = MISSING
     window_days: int | None = MISSING
+    partition_customers: int = MISSING
     chunk_size: int = MISSING
     reason_tiers: list[str] = MISSING
     psi_warn: float = MISSING
