@@ -69,12 +69,28 @@ class ScoringConfig:
 
 
 @dataclass
+class TrainingSampleConfig:
+    """A share (``fraction``) or row bound (``max_rows``) of whole customers; both null:
+    every row."""
+
+    fraction: float | None = MISSING
+    max_rows: int | None = MISSING
+    salt: str = MISSING
+
+
+@dataclass
+class TrainingConfig:
+    sample: TrainingSampleConfig = field(default_factory=TrainingSampleConfig)
+
+
+@dataclass
 class TrainConfig:
     seed: int = MISSING
     run_name: str = MISSING
     study_prefix: str = MISSING
     permute_labels: bool = MISSING
     optuna_storage: str = MISSING
+    training: TrainingConfig = field(default_factory=TrainingConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
