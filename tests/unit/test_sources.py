@@ -236,7 +236,8 @@ def test_dataset_identity_and_span(tmp_path):
     }
     dataset = load_dataset(data_cfg, now=NOW)
     assert dataset.name == "tiny"
-    assert_frame_equal(dataset.events, expected_events())
+    assert_frame_equal(dataset.events.to_pyarrow().to_pandas(), expected_events())
+    assert dataset.event_rows == len(expected_events())
     assert dataset.customers["platform"].tolist() == ["ios", "web"]
     assert dataset.data_start == pd.Timestamp("2024-01-01 10:00")
     assert dataset.data_end == pd.Timestamp("2024-01-03 08:00")
@@ -261,7 +262,7 @@ def test_missing_simulated_data_is_generated_first(tmp_path):
     }
     dataset = load_dataset(data_cfg, now=pd.Timestamp("2024-04-01"))
     assert (out_dir / "events.parquet").exists()
-    assert dataset.events["customer_id"].nunique() <= 40
+    assert dataset.events["customer_id"].nunique().execute() <= 40
     assert dataset.data_end < pd.Timestamp("2024-04-01")
 
 

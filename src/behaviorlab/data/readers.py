@@ -15,12 +15,13 @@ import gzip
 import os
 import re
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from behaviorlab.errors import ConfigError, DataValidationError
 
@@ -34,20 +35,31 @@ HEAD_BYTES = 512
 CHUNK_BYTES = 1 << 20
 DELIMITERS = (",", ";", "\t", "|")
 MESSAGE_LIMIT = 300
+BATCH_ROWS = 1 << 20
 DUCKDB_NOISE = ("Possible", "The search space", "file =", "LINE ")
 
 
 def read_table(
     spec: Mapping, text_columns: Sequence[str] = (), what: str = "events"
 ) -> pd.DataFrame:
-    """Read the table a source block describes; reject a table without rows.
+    """The whole table a source block describes, as one frame (customer tables: small)."""
+    return pd.concat(read_batches(spec, text_columns, what), ignore_index=True)
 
-    ``text_columns`` are read as text where the format allows it, so that ids such as
-    ``00001`` keep their zero padding instead of becoming the integer 1.
+
+def read_batches(
+    spec: Mapping, text_columns: Sequence[str] = (), what: str = "events"
+) -> Iterator[pd.DataFrame]:
+    """The table a source block describes, as frames of at most ``BATCH_ROWS`` rows.
+
+    The source is never held whole: an event log of any size streams through in bounded
+    memory. ``text_columns`` are read as text where the format allows it, so that ids such
+    as ``00001`` keep their zero padding instead of becoming the integer 1. Each frame's
+    index is its rows' position in the source, so messages name rows the user can find. A
+    source without rows is rejected.
     """
     source_format = resolve_format(spec, what)
     if source_format == "csv":
-        frame = read_csv(
+        batches = read_csv(
             existing_path(spec, what),
             spec.get("csv") or {},
             text_columns,
@@ -55,14 +67,19 @@ def read_table(
             resolve_encoding(spec, what),
         )
     elif source_format == "parquet":
-        frame = read_parquet(existing_path(spec, what), what)
+        batches = read_parquet(existing_path(spec, what), what)
     elif source_format == "duckdb":
-        frame = read_duckdb_table(spec, what)
+        batches = read_duckdb_table(spec, what)
     else:
-        frame = read_sql(spec, what)
-    if frame.empty:
+        batches = read_sql(spec, what)
+    rows = 0
+    for batch in batches:
+        if len(batch):
+            batch.index = pd.RangeIndex(rows, rows + len(batch))
+            rows += len(batch)
+            yield batch
+    if not rows:
         raise DataValidationError(f"{what}: the source {describe_source(spec)} has no rows")
-    return frame
 
 
 def resolve_format(spec: Mapping, what: str) -> str:
@@ -126,10 +143,12 @@ def looks_like_text(head: bytes) -> bool:
     return not any(byte < 9 or 13 < byte < 32 for byte in head)
 
 
-def read_parquet(path: Path, what: str) -> pd.DataFrame:
-    """Read a Parquet file; a file that is not Parquet says what it looks like instead."""
+def read_parquet(path: Path, what: str) -> Iterator[pd.DataFrame]:
+    """Read a Parquet file by batches; a file that is not Parquet says what it looks like."""
     try:
-        return pd.read_parquet(path)
+        parquet = pq.ParquetFile(path)
+        for batch in parquet.iter_batches(batch_size=BATCH_ROWS):
+            yield batch.to_pandas()
     except (pa.ArrowException, OSError) as error:
         head = read_head(path)
         hint = "the file is damaged or incomplete; write or copy it again"
@@ -146,8 +165,9 @@ def read_csv(
     text_columns: Sequence[str],
     what: str,
     encoding: str = "utf-8",
-) -> pd.DataFrame:
-    """Read a delimited or whitespace-separated file, optionally gzipped, with or without header.
+) -> Iterator[pd.DataFrame]:
+    """Read a delimited or whitespace-separated file by batches, optionally gzipped, with or
+    without header.
 
     With ``header: true`` and ``names`` the file's header line is replaced by ``names``.
     """
@@ -158,11 +178,13 @@ def read_csv(
     sep = options.get("sep", ",")
     gzipped = check_compression(path, what)
     if sep == WHITESPACE:
-        return read_whitespace(path, header, names, text_columns, gzipped, encoding, what)
-    frame = read_delimited(path, header, names, sep, text_columns, gzipped, encoding, what)
-    if header and names is None:
-        reject_wrong_delimiter(frame, sep, path, what)
-    return frame
+        yield from read_whitespace(path, header, names, text_columns, gzipped, encoding, what)
+        return
+    batches = read_delimited(path, header, names, sep, text_columns, gzipped, encoding, what)
+    for batch in batches:
+        if header and names is None:
+            reject_wrong_delimiter(batch, sep, path, what)
+        yield batch
 
 
 def check_compression(path: Path, what: str) -> bool:
@@ -214,7 +236,7 @@ def read_delimited(
     gzipped: bool,
     encoding: str,
     what: str,
-) -> pd.DataFrame:
+) -> Iterator[pd.DataFrame]:
     """Read a delimited file with DuckDB; ``skip=0`` stops the sniffer from dropping rows."""
     arguments = [
         sql_literal(str(path)),
@@ -233,8 +255,8 @@ def read_delimited(
             as_text = [column for column in text_columns if column in columns]
             types = ", ".join(f"{sql_literal(column)}: 'VARCHAR'" for column in as_text)
             relation = con.sql(f"{source}, types = {{{types}}})" if as_text else f"{source})")
-            return relation_to_pandas(relation)
-        except duckdb.Error as error:
+            yield from relation_batches(relation)
+        except (duckdb.Error, pa.ArrowException, OSError) as error:
             raise DataValidationError(csv_failure(path, error, sep, encoding, what)) from None
 
 
@@ -246,10 +268,10 @@ def read_whitespace(
     gzipped: bool,
     encoding: str,
     what: str,
-) -> pd.DataFrame:
-    """Read a whitespace-separated file with pandas' C parser."""
+) -> Iterator[pd.DataFrame]:
+    """Read a whitespace-separated file with pandas' C parser, by batches."""
     try:
-        return pd.read_csv(
+        yield from pd.read_csv(
             path,
             sep=r"\s+",
             header=0 if header else None,
@@ -257,6 +279,7 @@ def read_whitespace(
             dtype=dict.fromkeys(text_columns, "str"),
             encoding=encoding,
             compression="gzip" if gzipped else "infer",
+            chunksize=BATCH_ROWS,
         )
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise DataValidationError(csv_failure(path, error, WHITESPACE, encoding, what)) from None
@@ -295,7 +318,7 @@ def reject_wrong_delimiter(frame: pd.DataFrame, sep: str, path: Path, what: str)
         )
 
 
-def read_duckdb_table(spec: Mapping, what: str) -> pd.DataFrame:
+def read_duckdb_table(spec: Mapping, what: str) -> Iterator[pd.DataFrame]:
     """Read a whole table from a DuckDB database file, opened read-only."""
     database = Path(spec.get("database") or "")
     if not database.is_file():
@@ -304,7 +327,7 @@ def read_duckdb_table(spec: Mapping, what: str) -> pd.DataFrame:
         raise ConfigError(f"{what}.table is not set (format: duckdb reads one table)")
     with connect_database(database, what) as con:
         try:
-            return relation_to_pandas(con.table(spec["table"]))
+            yield from relation_batches(con.table(spec["table"]))
         except duckdb.CatalogException:
             tables = sorted(
                 con.sql("select table_name from information_schema.tables").df().iloc[:, 0]
@@ -313,14 +336,14 @@ def read_duckdb_table(spec: Mapping, what: str) -> pd.DataFrame:
                 f"{what}.table: no table '{spec['table']}' in {database}; "
                 f"tables: {', '.join(tables) or '(none)'}"
             ) from None
-        except duckdb.Error as error:
+        except (duckdb.Error, pa.ArrowException) as error:
             raise DataValidationError(
                 f"{what}.table: reading '{spec['table']}' from {database} failed "
                 f"({summarise(error)})"
             ) from None
 
 
-def read_sql(spec: Mapping, what: str) -> pd.DataFrame:
+def read_sql(spec: Mapping, what: str) -> Iterator[pd.DataFrame]:
     """Run a SQL query in DuckDB (over a database file if given, else over files it reads)."""
     if not spec.get("query"):
         raise ConfigError(f"{what}.query is not set (format: sql runs one query)")
@@ -332,8 +355,8 @@ def read_sql(spec: Mapping, what: str) -> pd.DataFrame:
             relation = con.sql(spec["query"])
             if relation is None:
                 raise ConfigError(f"{what}.query returns no table; it must be one select query")
-            return relation_to_pandas(relation)
-        except duckdb.Error as error:
+            yield from relation_batches(relation)
+        except (duckdb.Error, pa.ArrowException) as error:
             raise ConfigError(f"{what}.query failed in DuckDB: {summarise(error)}") from None
 
 
@@ -353,17 +376,18 @@ def connect_database(database: Path | None, what: str) -> duckdb.DuckDBPyConnect
     return con
 
 
-def relation_to_pandas(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
-    """Fetch through Arrow (several times faster than ``.df()`` for text columns).
+def relation_batches(relation: duckdb.DuckDBPyRelation) -> Iterator[pd.DataFrame]:
+    """Stream a relation through Arrow (several times faster than ``.df()`` for text).
 
     Decimals become float64, as pandas has no vectorised decimal type.
     """
-    table = relation.to_arrow_table()
+    reader = relation.to_arrow_reader(BATCH_ROWS)
     schema = pa.schema(
         field.with_type(pa.float64()) if pa.types.is_decimal(field.type) else field
-        for field in table.schema
+        for field in reader.schema
     )
-    return table.cast(schema).to_pandas()
+    for batch in reader:
+        yield pa.Table.from_batches([batch]).cast(schema).to_pandas()
 
 
 def sql_literal(value: str) -> str:

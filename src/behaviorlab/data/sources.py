@@ -5,12 +5,17 @@ block, ``validation:`` rules and, for built-in data, a ``simulate:`` block used 
 the files on first use. See ``behaviorlab.data.contract`` for the canonical columns.
 """
 
+import atexit
 import hashlib
-from collections.abc import Mapping
+import shutil
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
+import ibis
 import pandas as pd
+import pyarrow as pa
 
 from behaviorlab.data.contract import (
     CUSTOMER_ID,
@@ -25,8 +30,22 @@ from behaviorlab.data.contract import (
     VALID_TO,
 )
 from behaviorlab.data.mapping import map_columns, source_names
-from behaviorlab.data.readers import read_table
-from behaviorlab.data.validation import check_id_overlap, validate_customers, validate_events
+from behaviorlab.data.readers import read_batches, read_table, sql_literal
+from behaviorlab.data.staging import (
+    STAGED_NAME,
+    StagedEvents,
+    handle_staged_duplicates,
+    staging_folder,
+    update_digest,
+    write_batches,
+)
+from behaviorlab.data.validation import (
+    DEFAULT_RULES,
+    check_id_overlap,
+    handle_duplicates,
+    validate_customers,
+    validate_event_rows,
+)
 from behaviorlab.errors import ConfigError, DataValidationError
 
 EVENT_CONTRACT = (*EVENT_REQUIRED, *EVENT_OPTIONAL)
@@ -36,38 +55,75 @@ FINGERPRINT_LENGTH = 16
 
 @dataclass(frozen=True)
 class Dataset:
-    """Validated canonical frames of one data config, with their identity and time span."""
+    """A data config's validated inputs, with their identity and time span.
+
+    ``events`` is a lazy engine table over the staged canonical event log (``events_path``):
+    queries read it where it lies and nothing proportional to its size is held in memory.
+    The customer table is small (one row per customer) and stays a pandas frame.
+    """
 
     name: str
-    events: pd.DataFrame | None
+    events: ibis.Table | None
     customers: pd.DataFrame | None
     fingerprint: str
     data_start: pd.Timestamp
     data_end: pd.Timestamp
+    event_rows: int = 0
+    events_path: Path | None = None
 
 
-def load_dataset(data_cfg: Mapping, now: pd.Timestamp | None = None) -> Dataset:
-    """Load and validate a data config's events and customers (simulating them when absent).
+def load_dataset(
+    data_cfg: Mapping,
+    now: pd.Timestamp | None = None,
+    engine: ibis.BaseBackend | None = None,
+    staging_root: Path | None = None,
+) -> Dataset:
+    """Validate a data config's sources (simulating built-in data when absent) and open the
+    events lazily on ``engine`` (a private DuckDB connection by default).
 
-    ``events: null`` is allowed for attribute-only problems: the customer table is the data.
+    The events stream through validation into a Parquet file in a private folder under
+    ``staging_root`` (the system's temporary folder by default), removed when the process
+    ends. ``events: null`` is allowed for attribute-only problems: the customer table is
+    the data.
     """
     simulate_if_absent(data_cfg)
     rules = data_cfg.get("validation") or {}
-    events = (
-        load_events(data_cfg["events"], now=now, rules=rules) if data_cfg.get("events") else None
+    staged = None
+    if data_cfg.get("events"):
+        folder = staging_folder(staging_root)
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        staged = stage_events(data_cfg["events"], folder / STAGED_NAME, now=now, rules=rules)
+    customers = load_customers(
+        data_cfg.get("customers"), events=staged.path if staged else None, rules=rules, now=now
     )
-    customers = load_customers(data_cfg.get("customers"), events=events, rules=rules, now=now)
-    if events is None and customers is None:
+    if staged is None and customers is None:
         raise ConfigError("the data config has neither `events` nor `customers`")
-    check_id_overlap(events, customers, rules)
+    if staged is not None:
+        check_id_overlap(distinct_event_ids(staged.path), customers, rules)
+    digest = staged.digest.copy() if staged else hashlib.sha256(b"none")
     return Dataset(
         name=data_cfg.get("name", "data"),
-        events=events,
+        events=open_events(engine, staged.path) if staged else None,
         customers=customers,
-        fingerprint=fingerprint_frames(events, customers),
-        data_start=events[TIMESTAMP].min() if events is not None else pd.NaT,
-        data_end=events[TIMESTAMP].max() if events is not None else pd.NaT,
+        fingerprint=finish_fingerprint(digest, customers),
+        data_start=staged.start if staged else pd.NaT,
+        data_end=staged.end if staged else pd.NaT,
+        event_rows=staged.rows if staged else 0,
+        events_path=staged.path if staged else None,
     )
+
+
+def open_events(engine: ibis.BaseBackend | None, path: Path) -> ibis.Table:
+    """The staged event log as a lazy table of the engine."""
+    con = engine if engine is not None else ibis.duckdb.connect()
+    return con.read_parquet(str(path))
+
+
+def distinct_event_ids(path: Path) -> pd.DataFrame:
+    """Each customer id of the staged events once (one row per customer: small)."""
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")
+        return con.execute(f"select distinct {CUSTOMER_ID} from read_parquet(?)", [str(path)]).df()
 
 
 def simulate_if_absent(data_cfg: Mapping) -> None:
@@ -108,16 +164,37 @@ def same_path(configured: str | None, expected: Path) -> bool:
 def load_events(
     spec: Mapping, now: pd.Timestamp | None = None, rules: Mapping | None = None
 ) -> pd.DataFrame:
-    """Read, map and validate an ``events:`` block into the canonical event frame.
+    """Read, map and validate an ``events:`` block into the canonical event frame in memory.
 
     ``rules`` is the config's ``validation:`` block; ``now`` bounds future timestamps.
     """
+    events = pd.concat(valid_event_batches(spec, now, rules), ignore_index=True)
+    drop = {**DEFAULT_RULES, **(rules or {})}["drop_duplicates"]
+    return handle_duplicates(events, drop, "events")
+
+
+def stage_events(
+    spec: Mapping, path: Path, now: pd.Timestamp | None = None, rules: Mapping | None = None
+) -> StagedEvents:
+    """Validate an ``events:`` block batch by batch into a canonical Parquet file at ``path``.
+
+    Memory is bounded by the batch size; duplicates are found by a query over the file.
+    """
+    staged = write_batches(valid_event_batches(spec, now, rules), path)
+    drop = {**DEFAULT_RULES, **(rules or {})}["drop_duplicates"]
+    return handle_staged_duplicates(staged, drop)
+
+
+def valid_event_batches(
+    spec: Mapping, now: pd.Timestamp | None, rules: Mapping | None
+) -> Iterator[pd.DataFrame]:
+    """The source's batches mapped to the contract and checked row by row."""
     names = source_names(spec.get("columns"), EVENT_CONTRACT)
     text_columns = [names[column] for column in (CUSTOMER_ID, TIMESTAMP, EVENT, SESSION_ID)]
-    raw = read_table(spec, text_columns, "events")
-    raw = add_constant_event(raw, spec.get("event_name"), names[EVENT], spec.get("columns"))
-    mapped = map_columns(raw, names, EVENT_REQUIRED, spec.get("columns"), "events")
-    return validate_events(mapped, parse_rules(spec, rules), now=now, names=names)
+    for raw in read_batches(spec, text_columns, "events"):
+        raw = add_constant_event(raw, spec.get("event_name"), names[EVENT], spec.get("columns"))
+        mapped = map_columns(raw, names, EVENT_REQUIRED, spec.get("columns"), "events")
+        yield validate_event_rows(mapped, parse_rules(spec, rules), now=now, names=names)
 
 
 def add_constant_event(
@@ -136,7 +213,7 @@ def add_constant_event(
 
 def load_customers(
     spec: Mapping | None,
-    events: pd.DataFrame | None = None,
+    events: pd.DataFrame | Path | None = None,
     rules: Mapping | None = None,
     now: pd.Timestamp | None = None,
 ) -> pd.DataFrame | None:
@@ -150,6 +227,7 @@ def load_customers(
     those event columns over the whole log (for analyses at the end of the data). Features
     never read this table: the feature spec names the same columns
     (``features.attributes.from_events``) and takes them from the events before each cutoff.
+    ``events`` is a canonical frame or the path of a staged event log.
     """
     if not spec:
         return None
@@ -170,18 +248,35 @@ def validity_names(spec: Mapping) -> dict[str, str]:
     return {name: spec[name] for name in (VALID_FROM, VALID_TO) if spec.get(name)}
 
 
-def derive_customers(events: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
-    """One row per customer with the first non-null value of each attribute column."""
+def derive_customers(events: pd.DataFrame | Path, attributes: list[str]) -> pd.DataFrame:
+    """One row per customer with the first non-null value of each attribute column (in time
+    order, ties in row order), computed by DuckDB over a frame or a staged file."""
     attributes = list(attributes)
-    missing = [column for column in attributes if column not in events.columns]
-    if missing:
-        raise DataValidationError(
-            f"customers.from_events: column '{missing[0]}' is not in the events; "
-            f"available columns: {', '.join(map(str, events.columns))}"
+    with duckdb.connect() as con:
+        con.execute("set enable_progress_bar = false")
+        if isinstance(events, pd.DataFrame):
+            table = pa.Table.from_pandas(events, preserve_index=False)
+            con.register("events", table.append_column("row", pa.array(range(len(events)))))
+        else:
+            con.execute(
+                "create view events as select *, file_row_number as row "
+                f"from read_parquet({sql_literal(str(events))}, file_row_number = true)"
+            )
+        columns = con.execute("select * from events limit 0").df().columns
+        missing = [column for column in attributes if column not in columns]
+        if missing:
+            raise DataValidationError(
+                f"customers.from_events: column '{missing[0]}' is not in the events; "
+                f"available columns: {', '.join(str(c) for c in columns if c != 'row')}"
+            )
+        firsts = ", ".join(
+            f'first("{a}" order by {TIMESTAMP}, row) filter (where "{a}" is not null) as "{a}"'
+            for a in attributes
         )
-    ordered = events.sort_values(TIMESTAMP, kind="stable")
-    first = ordered.groupby(CUSTOMER_ID, sort=True)[attributes].first()
-    return first.reset_index()
+        return con.execute(
+            f"select {CUSTOMER_ID}, {firsts} from events group by {CUSTOMER_ID} "
+            f"order by {CUSTOMER_ID}"
+        ).df()
 
 
 def parse_rules(spec: Mapping, rules: Mapping | None) -> dict:
@@ -193,16 +288,13 @@ def parse_rules(spec: Mapping, rules: Mapping | None) -> dict:
     }
 
 
-def fingerprint_frames(events: pd.DataFrame, customers: pd.DataFrame | None) -> str:
-    """A stable content hash of the canonical frames: same data, same fingerprint.
+def finish_fingerprint(digest: "hashlib._Hash", customers: pd.DataFrame | None) -> str:
+    """The data's content hash: the events' (already in ``digest``) then the customers'.
 
     Used as a cache key and run tag, so it covers values, column names and dtypes.
     """
-    digest = hashlib.sha256()
-    for frame in (events, customers):
-        if frame is None:
-            digest.update(b"none")
-            continue
-        digest.update(repr([(str(c), str(t)) for c, t in frame.dtypes.items()]).encode())
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    if customers is None:
+        digest.update(b"none")
+    else:
+        update_digest(digest, customers, first=True)
     return digest.hexdigest()[:FINGERPRINT_LENGTH]

@@ -74,6 +74,19 @@ def validate_events(
     messages speak of the user's columns. ``now`` defaults to the current UTC time.
     """
     rules = {**DEFAULT_RULES, **(rules or {})}
+    events = validate_event_rows(df, rules, now, names)
+    return handle_duplicates(events, rules["drop_duplicates"], "events")
+
+
+def validate_event_rows(
+    df: pd.DataFrame,
+    rules: Mapping | None = None,
+    now: pd.Timestamp | None = None,
+    names: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """The checks each row passes on its own (everything but duplicates), so that a log too
+    large for memory is validated batch by batch with the same rules and messages."""
+    rules = {**DEFAULT_RULES, **(rules or {})}
     label = labeller(names)
     reject_empty(df, "events")
     require_columns(df, EVENT_REQUIRED, "events")
@@ -90,8 +103,7 @@ def validate_events(
         coerced[SESSION_ID] = coerce_text(df[SESSION_ID], label(SESSION_ID), allow_missing=True)
     reject_future(coerced[TIMESTAMP], label(TIMESTAMP), resolve_now(now), rules["future_tolerance"])
     reject_too_early(coerced[TIMESTAMP], label(TIMESTAMP), rules["earliest"])
-    events = order_columns(df.assign(**coerced), [*EVENT_REQUIRED, *EVENT_OPTIONAL])
-    return handle_duplicates(events, rules["drop_duplicates"], "events")
+    return order_columns(df.assign(**coerced), [*EVENT_REQUIRED, *EVENT_OPTIONAL])
 
 
 def validate_customers(
