@@ -2,13 +2,17 @@
 
 import base64
 
+import ibis
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from pandas.testing import assert_frame_equal
 
+from behaviorlab.analysis.pipeline import ANALYSES, Inputs
 from behaviorlab.apps.analyze import run
-from behaviorlab.apps.common import compose_app
+from behaviorlab.apps.common import compose_app, to_plain
 from behaviorlab.data.simulator import write_simulation
+from behaviorlab.data.sources import load_dataset
 
 FAST_CLUSTERS = ["analysis.clusters.k_range=[2,3,4]", "analysis.clusters.stability_seeds=2"]
 
@@ -79,3 +83,43 @@ def test_one_analysis_and_a_user_error_exits_2(small_sim, capsys):
         run(compose_config([*small_sim, "analysis=funnel", "analysis.funnel.steps=[login]"]))
     assert stop.value.code == 2
     assert "at least two steps" in capsys.readouterr().err
+
+
+def test_clusters_fit_a_seeded_sample_and_say_so(small_sim):
+    overrides = [*small_sim, *FAST_CLUSTERS, "analysis=clusters", "analysis.clusters.sample=120"]
+    result = run(compose_config(overrides))
+    out = pd.io.common.Path(result["output_dir"])
+    assignments = pd.read_parquet(out / "clusters/cluster_assignments.parquet")
+    assert result["clusters_customers"] == len(assignments) == 120
+    assert result["clusters_population"] > 120
+    assert pd.read_parquet(out / "clusters/cluster_profiles.parquet")["customers"].sum() == 120
+    assert "random sample" in (out / "clusters/brief.md").read_text()
+    again = run(compose_config(overrides))
+    repeated = pd.read_parquet(
+        pd.io.common.Path(again["output_dir"]) / "clusters/cluster_assignments.parquet"
+    )
+    assert_frame_equal(repeated, assignments)
+
+
+@pytest.mark.parametrize("name", ["rfm", "cohorts", "funnel"])
+def test_analyses_on_the_lazy_staged_log_equal_those_on_a_frame(small_sim, tmp_path, name):
+    cfg = compose_config(small_sim)
+    dataset = load_dataset(to_plain(cfg.data), staging_root=tmp_path)
+    assert isinstance(dataset.events, ibis.Table)
+    frame = pd.read_parquet(dataset.events_path)
+    assert len(frame) == dataset.event_rows
+    settings = to_plain(cfg.analysis)[name]
+    lazy, eager = (
+        ANALYSES[name](Inputs(events, dataset.customers, dataset.data_end), settings)
+        for events in (dataset.events, frame)
+    )
+
+    assert list(lazy.tables) == list(eager.tables)
+    assert list(lazy.details) == list(eager.details)
+    for table in (*lazy.tables, *lazy.details):
+        got = lazy.tables.get(table, lazy.details.get(table))
+        want = eager.tables.get(table, eager.details.get(table))
+        assert len(got) > 0
+        assert_frame_equal(got, want)
+    assert lazy.metrics == pytest.approx(eager.metrics)
+    assert lazy.text == eager.text

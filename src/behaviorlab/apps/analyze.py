@@ -10,11 +10,13 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
+from behaviorlab.analysis.engine import Table, query
 from behaviorlab.analysis.pipeline import ANALYSES, Inputs, Result
 from behaviorlab.analysis.report import Section, render_report
 from behaviorlab.apps.checks import ANALYZE_RULES, check_config
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
 from behaviorlab.apps.schemas import register_schemas
+from behaviorlab.data.contract import CUSTOMER_ID
 from behaviorlab.data.sources import load_dataset
 from behaviorlab.errors import ConfigError
 from behaviorlab.tracking import runs
@@ -24,7 +26,8 @@ from behaviorlab.tracking import runs
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Load the data, run each configured analysis, write and log the outputs.
 
-    Returns the metrics, the output folder and the report path.
+    The events stay a lazy table over the staged event log: every analysis reduces them
+    in the engine. Returns the metrics, the output folder and the report path.
     """
     check_config(cfg, ANALYZE_RULES)
     sections = to_plain(cfg.analysis) or {}
@@ -35,6 +38,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(f"unknown analyses {unknown}; choose from {list(ANALYSES)} or all")
     data_cfg = to_plain(cfg.data)
     dataset = load_dataset(data_cfg)
+    if dataset.events is None:
+        raise ConfigError("the analyses need an event log; this data config has `events: null`")
     inputs = Inputs(
         events=dataset.events,
         customers=dataset.customers,
@@ -44,7 +49,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     results = [ANALYSES[name](inputs, settings[name]) for name in chosen]
     title = f"Behavioural analyses: {dataset.name}"
     subtitle = (
-        f"{len(dataset.events):,} events of {dataset.events['customer_id'].nunique():,} customers, "
+        f"{dataset.event_rows:,} events of {count_customers(dataset.events):,} customers, "
         f"{dataset.data_start:%Y-%m-%d} to {dataset.data_end:%Y-%m-%d}; "
         f"data fingerprint {dataset.fingerprint}."
     )
@@ -61,6 +66,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         runs.log_metrics(metrics)
         runs.log_artifacts(folder)
     return {**metrics, "output_dir": str(folder), "report": str(folder / "report.html")}
+
+
+def count_customers(events: Table) -> int:
+    """Distinct customers in the events, counted by the engine."""
+    counted = query(f"select count(distinct {CUSTOMER_ID}) as n from events", events=events)
+    return int(counted["n"].iloc[0])
 
 
 def read_truth(truth_path: str | None, data_cfg: dict) -> pd.DataFrame | None:
