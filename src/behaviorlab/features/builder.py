@@ -6,6 +6,8 @@ The training table resolves its spec as of its earliest cutoff: no cutoff's feat
 names included, depend on events at or after it.
 """
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,12 +27,12 @@ from behaviorlab.data.contract import (
 from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features import cache
 from behaviorlab.features.engine import (
-    SID,
-    connect,
+    Events,
+    as_event_table,
     event_gaps,
-    event_table,
-    fetch,
+    fetch_by_snapshot,
     join_before_cutoff,
+    materialised,
     snapshot_table,
 )
 from behaviorlab.features.families import EVENT_FAMILY_MODULES, attributes
@@ -41,6 +43,7 @@ from behaviorlab.features.spec import (
     as_timestamp,
     attribute_timing,
     categorical_features,
+    event_attribute_columns,
     feature_columns,
     feature_dtypes,
     require_resolved,
@@ -96,13 +99,15 @@ def window_edges(spec: dict) -> list[int]:
     )
 
 
-def materialise_sources(con: ibis.BaseBackend, pit: ibis.Table, spec: dict) -> Sources:
+@contextlib.contextmanager
+def materialise_sources(pit: ibis.Table, spec: dict) -> Iterator[Sources]:
     """The joined events, their per-type summary and (when needed) event gaps, each
-    computed once as a temporary table that every family query then scans."""
-    pit = con.create_table("pit", pit, temp=True)
-    typed = con.create_table("typed", summarise_by_type(pit, window_edges(spec)), temp=True)
-    gaps = con.create_table("gaps", event_gaps(pit), temp=True) if needs_gaps(spec) else None
-    return Sources(pit, typed, gaps)
+    computed once (see ``engine.materialised``) for every family query, dropped after."""
+    with contextlib.ExitStack() as stack:
+        pit = stack.enter_context(materialised(pit))
+        typed = stack.enter_context(materialised(summarise_by_type(pit, window_edges(spec))))
+        gaps = stack.enter_context(materialised(event_gaps(pit))) if needs_gaps(spec) else None
+        yield Sources(pit, typed, gaps)
 
 
 def event_feature_tables(src: Sources, spec: dict) -> list[ibis.Table]:
@@ -141,38 +146,41 @@ def needs_gaps(spec: dict) -> bool:
     return spec["timing"]["enabled"] or (sessions["enabled"] and sessions["source"] == "gap")
 
 
-def compute_event_features(
-    events: pd.DataFrame, snapshots: pd.DataFrame, spec: dict
-) -> pd.DataFrame:
+def compute_event_features(events: Events, snapshots: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """The point-in-time join and what is derived from it materialised once, then one
-    engine pass per family table; results aligned on the snapshot id (row ``sid`` of
-    ``snapshots``).
+    engine pass per family table on the events' backend; results aligned on the snapshot
+    id (row ``sid`` of ``snapshots``).
 
     Snapshots without matching events get 0 for counts and stay missing otherwise (see
     each family's ``zero_filled``).
     """
+    events = as_event_table(events)
     extra = extra_columns(spec)
     missing = [c for c in extra if c not in events.columns]
     if missing:
         raise DataValidationError(f"the feature spec needs event columns {missing}")
-    con = connect()
-    pit = join_before_cutoff(event_table(events), snapshot_table(snapshots), extra)
-    src = materialise_sources(con, pit, spec)
-    rows = pd.RangeIndex(len(snapshots), name=SID)
-    parts = [fetch(con, t).set_index(SID).reindex(rows) for t in event_feature_tables(src, spec)]
+    con = ibis.get_backend(events)
+    pit = join_before_cutoff(events, snapshot_table(snapshots), extra)
+    with materialise_sources(pit, spec) as src:
+        parts = [fetch_by_snapshot(con, t, len(snapshots)) for t in event_feature_tables(src, spec)]
     frame = pd.concat(parts, axis=1).fillna(dict.fromkeys(zero_filled_columns(spec), 0))
     return frame.reset_index(drop=True)
 
 
 def build_features(
-    events: pd.DataFrame | None,
+    events: Events | None,
     customers: pd.DataFrame | None,
     snapshots: pd.DataFrame,
     spec: dict,
 ) -> pd.DataFrame:
-    """``customer_id, cutoff, <features>`` for each snapshot, from a resolved spec."""
+    """``customer_id, cutoff, <features>`` for each snapshot, from a resolved spec.
+
+    ``events`` is a pandas frame or an Ibis table; the queries run on its backend.
+    """
     require_resolved(spec)
     keys = sort_snapshots(snapshots[list(SNAPSHOT_KEYS)])
+    if events is not None:
+        events = as_event_table(events, event_attribute_columns(spec))
     parts = [keys]
     if any(spec[name]["enabled"] for name in EVENT_FAMILY_MODULES):
         if events is None:
@@ -185,7 +193,7 @@ def build_features(
 
 
 def label_table(
-    events: pd.DataFrame | None, customers: pd.DataFrame | None, task: dict, data_end
+    events: Events | None, customers: pd.DataFrame | None, task: dict, data_end
 ) -> pd.DataFrame:
     """Labelled snapshots for any task kind, attribute-only tasks included."""
     if task.get("kind") == "attributes":
@@ -267,7 +275,7 @@ def spec_as_of(labels: pd.DataFrame, features: dict) -> pd.Timestamp | None:
 
 
 def build_training_table(
-    events: pd.DataFrame | None,
+    events: Events | None,
     customers: pd.DataFrame | None,
     task: dict,
     features: dict,
@@ -277,20 +285,28 @@ def build_training_table(
 ) -> TrainingTable:
     """``customer_id, cutoff, label, <features>``; read from the cache when inputs match.
 
+    ``events`` is a pandas frame (handed to one private DuckDB connection for the whole
+    build) or an Ibis table, whose backend runs every query. A cached build of an Ibis
+    table needs ``fingerprint``: the table's content is not hashed here.
+
     Only a table a model can learn from is cached: a failed job leaves no cache entry.
 
     The labelled snapshots come first: the spec is resolved as of their earliest cutoff.
     """
+    spec = without_label_column(features, task)
+    data_key = None
+    if cache_dir is not None:
+        data_key = fingerprint or "|".join(map(cache.fingerprint_frame, (events, customers)))
+    if events is not None:
+        events = as_event_table(events, event_attribute_columns(spec))
     if data_end is None and events is not None:
         data_end = default_data_end(events)
     labels = label_table(events, customers, task, data_end)
-    spec = without_label_column(features, task)
     resolved = resolve_feature_spec(spec, events, customers, as_of=spec_as_of(labels, spec))
     names = feature_columns(resolved)
     dtypes = {LABEL: "int64", **feature_dtypes(resolved)}
     path = None
-    if cache_dir is not None:
-        data_key = fingerprint or "|".join(map(cache.fingerprint_frame, (events, customers)))
+    if data_key is not None:
         key = cache.cache_key(
             {"data": data_key, "task": task, "features": resolved, "data_end": data_end}
         )

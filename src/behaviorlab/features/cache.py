@@ -11,17 +11,28 @@ import json
 import os
 from pathlib import Path
 
+import ibis
 import pandas as pd
 
 from behaviorlab import __version__
+from behaviorlab.errors import ConfigError
 
 FEATURES_DIR = Path(__file__).resolve().parent
 
 
 def fingerprint_frame(frame: pd.DataFrame | None) -> str:
-    """Content hash of a frame (values, column names and dtypes; not the index)."""
+    """Content hash of a frame (values, column names and dtypes; not the index).
+
+    An engine table is not hashed here (that would read all of it again): its loader
+    hashes the data as it stages it, and the caller passes that fingerprint.
+    """
     if frame is None:
         return "none"
+    if isinstance(frame, ibis.Table):
+        raise ConfigError(
+            "a cached training table built from an engine table needs the data's fingerprint "
+            "(the staged events' content hash): pass fingerprint="
+        )
     digest = hashlib.sha256(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
     digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()

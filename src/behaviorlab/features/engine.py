@@ -1,8 +1,15 @@
-"""The DuckDB side of features and labels: register frames, join events to cutoffs.
+"""The engine side of features and labels: event logs as engine tables, joins to cutoffs.
 
-Everything downstream is an Ibis expression over these tables, so the same definitions
-could run on another Ibis backend (Spark) unchanged.
+An event log arrives as a pandas frame or as an Ibis table bound to a backend (DuckDB
+reading a Parquet file, or Spark). A frame becomes a view over its Arrow data on a new
+private DuckDB connection; a table stays on its own backend. Everything downstream is an
+Ibis expression over these tables, run on the table's backend, so the same definitions run
+on DuckDB and on Spark. Only small results (one row per snapshot, customer or event type)
+come back to pandas.
 """
+
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import ibis
 import pandas as pd
@@ -18,10 +25,13 @@ from behaviorlab.data.contract import (
     TIMESTAMP,
 )
 
+Events = pd.DataFrame | ibis.Table
+
 MICROS_PER_DAY = 86_400_000_000
 SID = "sid"
 AGE_US = "age_us"
 GAP_US = "gap_us"
+EVENT_COLUMNS = (CUSTOMER_ID, TIMESTAMP, EVENT, AMOUNT, SESSION_ID)
 
 
 def connect() -> ibis.BaseBackend:
@@ -33,6 +43,11 @@ def fetch(con: ibis.BaseBackend, expr: ibis.Table) -> pd.DataFrame:
     """Run an expression and convert through Arrow (column-wise; much faster than
     ``execute``, which builds Python objects for some column types)."""
     return con.to_pyarrow(expr).to_pandas()
+
+
+def fetch_value(table: ibis.Table, expr: ibis.Scalar):
+    """One aggregate of an engine table, run on the table's backend, as a Python value."""
+    return ibis.get_backend(table).to_pyarrow(expr).as_py()
 
 
 BATCH_ROWS = 1 << 17
@@ -52,21 +67,66 @@ def to_memtable(frame: pd.DataFrame, columns: list[str]) -> ibis.Table:
     return ibis.memtable(in_batches(pa.Table.from_pandas(frame[columns], preserve_index=False)))
 
 
-def event_table(events: pd.DataFrame) -> ibis.Table:
-    """The canonical event columns (optional ones when present); properties stay behind."""
-    present = [c for c in (CUSTOMER_ID, TIMESTAMP, EVENT, AMOUNT, SESSION_ID) if c in events]
-    return to_memtable(events, present)
+def as_event_table(events: Events, extra: Sequence[str] = ()) -> ibis.Table:
+    """The event log as an engine table: an Ibis table as it is, a pandas frame as a view
+    over its canonical columns (the optional ones when present) and ``extra`` on a new
+    private DuckDB connection. Other property columns of a frame stay behind."""
+    if isinstance(events, ibis.Table):
+        return events
+    wanted = dict.fromkeys((*EVENT_COLUMNS, *extra))
+    present = [c for c in wanted if c in events.columns]
+    return connect().create_view(ibis.util.gen_name("events"), to_memtable(events, present))
 
 
 def snapshot_table(snapshots: pd.DataFrame) -> ibis.Table:
     """The (customer_id, cutoff) pairs as an engine table, with an integer snapshot id.
 
     Families group by ``sid`` (one integer) rather than by a string and a timestamp, which
-    makes every hash aggregate and window partition markedly cheaper.
+    makes every hash aggregate and window partition markedly cheaper. Results come back
+    keyed by ``sid`` (row ``sid`` of ``snapshots``), so no key is converted back.
     """
     table = pa.Table.from_pandas(snapshots[list(SNAPSHOT_KEYS)], preserve_index=False)
     table = table.append_column(SID, pa.array(range(len(snapshots)), pa.int64()))
     return ibis.memtable(in_batches(table))
+
+
+def fetch_by_snapshot(con: ibis.BaseBackend, expr: ibis.Table, n_snapshots: int) -> pd.DataFrame:
+    """A per-snapshot result in snapshot order: one row per ``sid``, missing ones NULL."""
+    rows = pd.RangeIndex(n_snapshots, name=SID)
+    return fetch(con, expr).set_index(SID).reindex(rows)
+
+
+@contextlib.contextmanager
+def materialised(expr: ibis.Table) -> Iterator[ibis.Table]:
+    """The expression computed once for the queries inside the block, then dropped.
+
+    Ibis's cache names each table uniquely (a shared connection may build several at once)
+    and keeps it where the backend keeps data: a temporary table on DuckDB, a persisted
+    DataFrame behind a temporary view on Spark (a plain view would be recomputed by every
+    query that reads it). Spark fills it on the first query and reuses it afterwards.
+    """
+    con = ibis.get_backend(expr)
+    with spark_inputs(con, expr) as source:
+        cached = source.cache()
+        try:
+            yield cached
+        finally:
+            cached.release()
+
+
+@contextlib.contextmanager
+def spark_inputs(con: ibis.BaseBackend, expr: ibis.Table) -> Iterator[ibis.Table]:
+    """On Spark, the expression behind a temporary view for the block: Ibis's Spark cache
+    does not register in-memory inputs (the snapshots) itself, creating a view does.
+    Elsewhere the expression as it is."""
+    if con.name != "pyspark":
+        yield expr
+        return
+    name = ibis.util.gen_name("inputs")
+    try:
+        yield con.create_view(name, expr)
+    finally:
+        con.drop_view(name, force=True)
 
 
 def join_before_cutoff(

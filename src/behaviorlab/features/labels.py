@@ -10,15 +10,24 @@ import pandas as pd
 
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, EVENT, LABEL, TIMESTAMP
 from behaviorlab.errors import ConfigError, DataValidationError
-from behaviorlab.features.engine import connect, event_table, fetch, join_window, snapshot_table
+from behaviorlab.features.engine import (
+    SID,
+    Events,
+    as_event_table,
+    fetch_by_snapshot,
+    fetch_value,
+    join_window,
+    snapshot_table,
+)
 from behaviorlab.features.snapshots import sort_snapshots
 
 EVENT_TASKS = ("churn", "conversion", "repurchase")
 
 
-def default_data_end(events: pd.DataFrame) -> pd.Timestamp:
+def default_data_end(events: Events) -> pd.Timestamp:
     """The last event's timestamp, as the data loaders report it."""
-    return events[TIMESTAMP].max()
+    table = as_event_table(events)
+    return pd.Timestamp(fetch_value(table, table[TIMESTAMP].max()))
 
 
 def observed_until(data_end) -> pd.Timestamp:
@@ -82,30 +91,28 @@ def lookback_days(task: dict) -> int | None:
 
 
 def count_outcomes(
-    events: pd.DataFrame, snapshots: pd.DataFrame, task: dict, horizon_days: int
+    events: Events, snapshots: pd.DataFrame, task: dict, horizon_days: int
 ) -> pd.DataFrame:
-    """One row per snapshot with its event counts before the cutoff and in the horizon."""
+    """One row per snapshot, in snapshot order, with its event counts before the cutoff
+    and in the horizon (integers; 0 without events). The counts run on the events' backend
+    and come back keyed by snapshot id."""
     if task.get("kind") not in EVENT_TASKS:
         raise ConfigError(f"task.kind must be one of {EVENT_TASKS}, got {task.get('kind')!r}")
-    events_t, snaps_t = event_table(events), snapshot_table(snapshots)
-    joined = join_window(events_t, snaps_t, lookback_days(task), horizon_days)
-    counts = joined.group_by([CUSTOMER_ID, CUTOFF]).aggregate(**outcome_counts(joined, task))
-    names = [c for c in counts.columns if c not in (CUSTOMER_ID, CUTOFF)]
-    filled = snaps_t.left_join(counts, [CUSTOMER_ID, CUTOFF]).select(
-        snaps_t[CUSTOMER_ID], snaps_t[CUTOFF], *[counts[c].fill_null(0).name(c) for c in names]
-    )
-    return fetch(connect(), filled)
+    events = as_event_table(events)
+    joined = join_window(events, snapshot_table(snapshots), lookback_days(task), horizon_days)
+    counts = joined.group_by(SID).aggregate(**outcome_counts(joined, task))
+    fetched = fetch_by_snapshot(ibis.get_backend(events), counts, len(snapshots))
+    keys = snapshots[[CUSTOMER_ID, CUTOFF]].reset_index(drop=True)
+    return pd.concat([keys, fetched.fillna(0).astype("int64").reset_index(drop=True)], axis=1)
 
 
-def eligible_snapshots(events: pd.DataFrame, snapshots: pd.DataFrame, task: dict) -> pd.DataFrame:
+def eligible_snapshots(events: Events, snapshots: pd.DataFrame, task: dict) -> pd.DataFrame:
     """The snapshots a task would score at their cutoffs (no outcome needed, none censored)."""
     counts = count_outcomes(events, snapshots, task, horizon_days=0)
     return sort_snapshots(counts.loc[is_eligible(counts, task), [CUSTOMER_ID, CUTOFF]])
 
 
-def label_snapshots(
-    events: pd.DataFrame, snapshots: pd.DataFrame, task: dict, data_end
-) -> pd.DataFrame:
+def label_snapshots(events: Events, snapshots: pd.DataFrame, task: dict, data_end) -> pd.DataFrame:
     """``customer_id, cutoff, label`` for the eligible, uncensored snapshots of a task."""
     kept = drop_censored(snapshots, task["horizon_days"], data_end)
     counts = count_outcomes(events, kept, task, task["horizon_days"])

@@ -4,10 +4,14 @@ Calendar snapshots (one date, or a rolling grid) and relative snapshots (signup 
 are two generators of the same table, so labels and features never care which was used.
 """
 
+import ibis
 import pandas as pd
 
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, SIGNUP_AT, TIMESTAMP, TIMESTAMP_DTYPE
 from behaviorlab.errors import ConfigError, DataValidationError
+from behaviorlab.features.engine import Events, as_event_table, fetch
+
+FIRST_SEEN = "first_seen"
 
 
 def make_cutoff_grid(start, end, every_days: int) -> list[pd.Timestamp]:
@@ -33,7 +37,7 @@ def resolve_cutoffs(cutoffs=None, start=None, end=None, every_days=None) -> list
 
 
 def make_calendar_snapshots(
-    events: pd.DataFrame,
+    events: Events,
     cutoffs: list[str] | None = None,
     start=None,
     end=None,
@@ -43,10 +47,17 @@ def make_calendar_snapshots(
     grid = pd.DataFrame(
         {CUTOFF: pd.Series(resolve_cutoffs(cutoffs, start, end, every_days), dtype=TIMESTAMP_DTYPE)}
     )
-    first_seen = events.groupby(CUSTOMER_ID, sort=False, observed=True)[TIMESTAMP].min()
-    pairs = first_seen.rename("first_seen").reset_index().merge(grid, how="cross")
-    pairs = pairs.loc[pairs["first_seen"] < pairs[CUTOFF], [CUSTOMER_ID, CUTOFF]]
+    pairs = first_seen(events).merge(grid, how="cross")
+    pairs = pairs.loc[pairs[FIRST_SEEN] < pairs[CUTOFF], [CUSTOMER_ID, CUTOFF]]
     return sort_snapshots(pairs)
+
+
+def first_seen(events: Events) -> pd.DataFrame:
+    """Each customer's first event time (one row per customer: small), from the engine."""
+    table = as_event_table(events)
+    table = table.filter(table[CUSTOMER_ID].notnull())
+    per_customer = table.group_by(CUSTOMER_ID).aggregate(**{FIRST_SEEN: table[TIMESTAMP].min()})
+    return fetch(ibis.get_backend(table), per_customer)
 
 
 def make_relative_snapshots(customers: pd.DataFrame, days_after_signup: int) -> pd.DataFrame:
@@ -65,9 +76,7 @@ def make_relative_snapshots(customers: pd.DataFrame, days_after_signup: int) -> 
     return sort_snapshots(pd.DataFrame({CUSTOMER_ID: known[CUSTOMER_ID], CUTOFF: cutoff}))
 
 
-def make_snapshots(
-    events: pd.DataFrame, customers: pd.DataFrame | None, spec: dict
-) -> pd.DataFrame:
+def make_snapshots(events: Events, customers: pd.DataFrame | None, spec: dict) -> pd.DataFrame:
     """Dispatch on ``spec["kind"]``: ``calendar`` or ``relative``."""
     kind = spec.get("kind", "calendar")
     if kind == "calendar":

@@ -9,6 +9,7 @@ scoring rebuilds exactly the same columns, in the same order, with the same dtyp
 import copy
 import warnings
 
+import ibis
 import pandas as pd
 
 from behaviorlab.data.contract import (
@@ -23,7 +24,9 @@ from behaviorlab.data.contract import (
 )
 from behaviorlab.data.validation import DataQualityWarning
 from behaviorlab.errors import ConfigError, DataValidationError
+from behaviorlab.features.engine import Events, as_event_table, fetch, fetch_value
 from behaviorlab.features.families import FAMILY_MODULES
+from behaviorlab.features.snapshots import FIRST_SEEN, first_seen
 
 FAMILIES = ("rfm", "activity", "trends", "timing", "sessions", "diversity", "funnel", "attributes")
 EVENT_FAMILIES = FAMILIES[:-1]
@@ -60,19 +63,26 @@ def normalise_family(value, defaults: dict) -> dict:
     return params
 
 
-def top_event_types(events: pd.DataFrame, top_k: int) -> list[str]:
-    """The K most frequent event types (ties broken by name, so the choice is stable)."""
-    counts = events[EVENT].value_counts(sort=False).rename("n").reset_index()
+def top_event_types(events: Events, top_k: int) -> list[str]:
+    """The K most frequent event types (ties broken by name, so the choice is stable).
+
+    The engine counts per type; only one row per event type comes back."""
+    table = as_event_table(events)
+    known = table.filter(table[EVENT].notnull())
+    counts = fetch(ibis.get_backend(table), known.group_by(EVENT).aggregate(n=known.count()))
     ranked = counts.sort_values(["n", EVENT], ascending=[False, True], kind="stable")
     return [str(name) for name in ranked[EVENT].head(int(top_k))]
 
 
-def has_values(events: pd.DataFrame, column: str) -> bool:
+def has_values(events: Events, column: str) -> bool:
     """The optional column exists and holds at least one value."""
-    return column in events.columns and bool(events[column].notna().any())
+    if column not in events.columns:
+        return False
+    table = as_event_table(events, [column])
+    return int(fetch_value(table, table[column].count())) > 0
 
 
-def session_source(requested: str, history: pd.DataFrame, events: pd.DataFrame) -> str:
+def session_source(requested: str, history: ibis.Table, events: Events) -> str:
     """``session_id`` when asked for (or, under ``auto``, when the history has ids), else
     the inactivity gap. An explicit request only needs the log to carry ids at all."""
     if requested == "auto":
@@ -109,9 +119,11 @@ def as_timestamp(value) -> pd.Timestamp | None:
     return pd.Timestamp(value)
 
 
-def history_before(events: pd.DataFrame, as_of: pd.Timestamp | None) -> pd.DataFrame:
-    """The events a spec may learn from: strictly before ``as_of`` (all when unbounded)."""
-    return events if as_of is None else events.loc[events[TIMESTAMP] < as_of]
+def history_before(events: Events, as_of: pd.Timestamp | None) -> ibis.Table:
+    """The events a spec may learn from: strictly before ``as_of`` (all when unbounded), as
+    an engine table (nothing is read until a choice is computed from it)."""
+    table = as_event_table(events)
+    return table if as_of is None else table.filter(table[TIMESTAMP] < as_of)
 
 
 def rows_known_at(customers: pd.DataFrame | None, as_of: pd.Timestamp | None):
@@ -123,13 +135,14 @@ def rows_known_at(customers: pd.DataFrame | None, as_of: pd.Timestamp | None):
 
 
 def resolve_feature_spec(
-    spec: dict, events: pd.DataFrame | None, customers: pd.DataFrame | None, as_of=None
+    spec: dict, events: Events | None, customers: pd.DataFrame | None, as_of=None
 ) -> dict:
     """Freeze every data-dependent choice from the history before ``as_of`` (default: the
     spec's own ``as_of``; unbounded when neither is set). A resolved spec resolves to itself.
 
     Training resolves as of its earliest cutoff, so every cutoff's features (names
-    included) depend on its past only.
+    included) depend on its past only. ``events`` is a pandas frame or an Ibis table; the
+    choices are aggregate queries on its backend.
     """
     if spec.get("resolved"):
         return copy.deepcopy(spec)
@@ -142,12 +155,16 @@ def resolve_feature_spec(
     }
     for family in FAMILIES:
         resolved[family] = normalise_family(spec.get(family), DEFAULTS[family])
+    if events is not None:
+        named = named_event_attributes(resolved["attributes"])
+        require_event_columns(events, named)
+        events = as_event_table(events, named)
     history = None if events is None else history_before(events, as_of)
     if events is None:
         for family in EVENT_FAMILIES:
             resolved[family]["enabled"] = False
     else:
-        warn_if_no_history(history, events, as_of)
+        warn_if_no_history(events, as_of)
         freeze_event_choices(resolved, history, events)
     known = rows_known_at(customers, as_of)
     freeze_attributes(resolved["attributes"], known, history)
@@ -158,7 +175,7 @@ def resolve_feature_spec(
 
 
 def duplicate_features(
-    resolved: dict, history: pd.DataFrame | None, customers: pd.DataFrame | None
+    resolved: dict, history: ibis.Table | None, customers: pd.DataFrame | None
 ) -> dict[str, str]:
     """Features equal to another one by definition on this data, each with the one it repeats.
 
@@ -169,9 +186,11 @@ def duplicate_features(
     """
     if not (resolved["rfm"]["enabled"] and resolved["attributes"].get("signup")):
         return {}
-    if history is None or history.empty or customers is None:
+    if history is None or customers is None:
         return {}
-    first = history.groupby(CUSTOMER_ID, observed=True)[TIMESTAMP].min()
+    first = first_seen(history).set_index(CUSTOMER_ID)[FIRST_SEEN]
+    if first.empty:
+        return {}
     signup = customers.drop_duplicates(CUSTOMER_ID, keep="last").set_index(CUSTOMER_ID)[SIGNUP_AT]
     signup.index = signup.index.astype("str")
     first.index = first.index.astype("str")
@@ -194,9 +213,16 @@ def warn_if_dropped(dropped: dict[str, str], as_of) -> None:
         )
 
 
-def warn_if_no_history(history: pd.DataFrame, events: pd.DataFrame, as_of) -> None:
+def warn_if_no_history(events: ibis.Table, as_of) -> None:
     """An ``as_of`` before every event leaves the data-dependent choices empty."""
-    if history.empty and not events.empty:
+    if as_of is None:
+        return
+    stamp = events[TIMESTAMP]
+    counts = fetch(
+        ibis.get_backend(events),
+        events.aggregate(n=stamp.count(), before=stamp.count(where=stamp < as_of)),
+    )
+    if counts["before"].iloc[0] == 0 and counts["n"].iloc[0] > 0:
         warnings.warn(
             f"the feature spec is resolved as of {as_of}, before any event: no event type "
             "enters activity's top-k, sessions come from gaps and there are no monetary "
@@ -206,7 +232,7 @@ def warn_if_no_history(history: pd.DataFrame, events: pd.DataFrame, as_of) -> No
         )
 
 
-def freeze_event_choices(resolved: dict, history: pd.DataFrame, events: pd.DataFrame) -> None:
+def freeze_event_choices(resolved: dict, history: ibis.Table, events: ibis.Table) -> None:
     """Event types, session source and monetary availability, decided once from the
     history (``events`` only confirms that an explicitly requested column exists)."""
     activity = resolved["activity"]
@@ -230,7 +256,7 @@ def freeze_event_choices(resolved: dict, history: pd.DataFrame, events: pd.DataF
 
 
 def freeze_attributes(
-    params: dict, customers: pd.DataFrame | None, history: pd.DataFrame | None
+    params: dict, customers: pd.DataFrame | None, history: ibis.Table | None
 ) -> None:
     """Attribute kinds and levels from the customer rows and events known at ``as_of``.
 
@@ -238,7 +264,7 @@ def freeze_attributes(
     else ``static``); ``from_events`` names event columns whose first value before each
     cutoff is an attribute. Nothing to describe switches the family off.
     """
-    events_named = [n for n in params.get("from_events") or [] if n not in params["exclude"]]
+    events_named = named_event_attributes(params)
     if not params["enabled"] or (customers is None and not events_named):
         params.update(enabled=False, columns=[], signup=False, table=None, from_events=[])
         return
@@ -252,21 +278,64 @@ def freeze_attributes(
     params["table"] = timing if params["columns"] or params["signup"] else None
 
 
+def named_event_attributes(params: dict) -> list[str]:
+    """The event columns an unresolved attributes family names, less the excluded ones
+    (none when the family is off)."""
+    if not params["enabled"]:
+        return []
+    return [n for n in params.get("from_events") or [] if n not in params["exclude"]]
+
+
+def event_attribute_columns(spec: dict) -> list[str]:
+    """The event columns a spec names as attributes (``attributes.from_events``), from a
+    resolved spec (described columns) or not (names)."""
+    attributes = spec.get("attributes")
+    if not isinstance(attributes, dict):
+        return []
+    named = attributes.get("from_events") or []
+    return [c["name"] if isinstance(c, dict) else str(c) for c in named]
+
+
+def require_event_columns(events: Events, names: list[str]) -> None:
+    """Every column named in ``attributes.from_events`` is in the event log."""
+    missing = [name for name in names if name not in events.columns]
+    if missing:
+        raise DataValidationError(
+            f"attributes.from_events: column '{missing[0]}' is not in the events; "
+            f"available columns: {', '.join(map(str, events.columns))}"
+        )
+
+
 def describe_event_attributes(
-    history: pd.DataFrame | None, names: list[str], params: dict
+    history: ibis.Table | None, names: list[str], params: dict
 ) -> list[dict]:
-    """Kinds and levels of the ``from_events`` columns, from the history only."""
+    """Kinds and levels of the ``from_events`` columns, from the history only: the kind
+    from the column's engine type, a categorical's levels from its distinct values (one
+    row per level comes back)."""
     if not names:
         return []
     if history is None:
         raise ConfigError("features.attributes.from_events needs an event log")
-    missing = [name for name in names if name not in history.columns]
-    if missing:
-        raise DataValidationError(
-            f"attributes.from_events: column '{missing[0]}' is not in the events; "
-            f"available columns: {', '.join(map(str, history.columns))}"
-        )
-    return describe_attributes(history[names], {**params, "columns": names})
+    require_event_columns(history, names)
+    skip = {*TABLE_KEYS, *params.get("exclude", [])}
+    schema = history.schema()
+    described = []
+    for name in (n for n in names if n not in skip):
+        dtype = schema[name]
+        if dtype.is_temporal():
+            continue
+        if dtype.is_numeric() or dtype.is_boolean():
+            described.append({"name": name, "kind": "numeric"})
+        else:
+            described.append({"name": name, "kind": "categorical", "levels": levels(history, name)})
+    return described
+
+
+def levels(events: ibis.Table, name: str) -> list[str]:
+    """The sorted distinct values of a column as text (missing ones left out)."""
+    text = events.select(level=events[name].cast("string"))
+    distinct = text.filter(text["level"].notnull()).distinct()
+    return sorted({str(v) for v in fetch(ibis.get_backend(events), distinct)["level"]})
 
 
 def attribute_timing(spec: dict) -> str | None:

@@ -22,7 +22,15 @@ from behaviorlab.data.contract import (
     VALID_TO,
 )
 from behaviorlab.errors import DataValidationError
-from behaviorlab.features.engine import SID, connect, fetch, snapshot_table, to_memtable
+from behaviorlab.features.engine import (
+    SID,
+    Events,
+    as_event_table,
+    connect,
+    fetch_by_snapshot,
+    snapshot_table,
+    to_memtable,
+)
 from behaviorlab.features.families.common import described
 
 FIRST_AT = "first_at"
@@ -36,21 +44,26 @@ def columns(p: dict) -> list[str]:
 
 def compute(
     customers: pd.DataFrame | None,
-    events: pd.DataFrame | None,
+    events: Events | None,
     snapshots: pd.DataFrame,
     p: dict,
 ) -> pd.DataFrame:
-    """The attribute columns, one row per snapshot in snapshot order."""
+    """The attribute columns, one row per snapshot in snapshot order.
+
+    Customer-table values are joined on a private DuckDB connection (the table is small);
+    event-derived ones run on the events' backend.
+    """
     snaps = snapshot_table(snapshots)
-    tables = []
+    parts = []
     if p["columns"] or p.get("signup"):
-        tables.append(table_values(customers, snaps, p))
+        joined = table_values(customers, snaps, p)
+        parts.append(fetch_by_snapshot(connect(), joined, len(snapshots)))
     from_events = p.get("from_events") or []
     if from_events:
-        tables.extend(event_values(events, snaps, from_events))
-    con = connect()
-    rows = pd.RangeIndex(len(snapshots), name=SID)
-    frame = pd.concat([fetch(con, t).set_index(SID).reindex(rows) for t in tables], axis=1)
+        tables = event_values(events, snaps, from_events)
+        con = ibis.get_backend(tables[0])
+        parts.extend(fetch_by_snapshot(con, t, len(snapshots)) for t in tables)
+    frame = pd.concat(parts, axis=1)
     for column in [*p["columns"], *from_events]:
         frame[column["name"]] = restrict_levels(frame[column["name"]], column)
     if p.get("signup"):
@@ -91,7 +104,7 @@ def with_valid_to(table: ibis.Table) -> ibis.Table:
     return table.mutate(**{VALID_TO: table[VALID_FROM].lead().over(order)})
 
 
-def event_values(events: pd.DataFrame | None, snaps: ibis.Table, described: list[dict]):
+def event_values(events: Events | None, snaps: ibis.Table, described: list[dict]):
     """Per snapshot id, each ``from_events`` column's first value before the cutoff.
 
     The first value of a column never changes once seen, so it is found once per customer
@@ -101,7 +114,9 @@ def event_values(events: pd.DataFrame | None, snaps: ibis.Table, described: list
     missing = [name for name in names if events is None or name not in events.columns]
     if missing:
         raise DataValidationError(f"the feature spec needs event columns {missing}")
-    table = to_memtable(prepared(events, described), [CUSTOMER_ID, TIMESTAMP, *names])
+    events = as_event_table(events, names)
+    kinds = {c["name"]: as_kind_value(events[c["name"]], c) for c in described}
+    table = events.select(CUSTOMER_ID, TIMESTAMP, **kinds)
     tables = []
     for name in names:
         first = first_values(table, name)
@@ -130,6 +145,11 @@ def as_kind(values: pd.Series, column: dict) -> pd.Series:
     if column["kind"] == "numeric":
         return values.astype("float64")
     return values.astype("str").where(values.notna())
+
+
+def as_kind_value(values: ibis.Value, column: dict) -> ibis.Value:
+    """The engine's float64, or text compared as strings (missing stays missing)."""
+    return values.cast("float64" if column["kind"] == "numeric" else "string")
 
 
 def restrict_levels(values: pd.Series, column: dict) -> pd.Series:

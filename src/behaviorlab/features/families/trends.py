@@ -30,8 +30,11 @@ def slope_weight(pit: ibis.Table, weeks: int) -> ibis.Value:
 
     With week index k (0 oldest .. W-1 latest) the slope is sum_k (k - kbar) y_k / Sxx, so
     summing (k - kbar) / Sxx over events gives it without materialising empty weeks.
+
+    The week index is a float64 before it meets the fractional constants: Spark reads a
+    literal such as 3.5 as a decimal, and decimal arithmetic would round the weights.
     """
-    week_ago = (pit[AGE_US] - 1) // (7 * MICROS_PER_DAY)
+    week_ago = ((pit[AGE_US] - 1) // (7 * MICROS_PER_DAY)).cast("float64")
     sxx = weeks * (weeks**2 - 1) / 12
     return ((weeks - 1) / 2 - week_ago) / sxx
 
