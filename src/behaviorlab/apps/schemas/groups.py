@@ -264,6 +264,19 @@ class RegistryConfig:
     gate: GateConfig = MISSING
 
 
+@dataclass
+class EngineConfig:
+    """Where features and labels run: DuckDB in process, or Spark (see engines.py)."""
+
+    kind: str = MISSING
+    threads: int | None = None
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+    master: str | None = None
+    app_name: str | None = None
+    conf: dict[str, Any] | None = None
+
+
 GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     "paths": {"base_paths": PathsConfig},
     "data": {"base_data": DataConfig},
@@ -279,4 +292,5 @@ GROUP_SCHEMAS: dict[str, dict[str, type]] = {
     "tuning": {"base_tuning": TuningConfig},
     "tracking": {"base_tracking": TrackingConfig},
     "registry": {"base_registry": RegistryConfig},
+    "engine": {"base_engine": EngineConfig},
 }
