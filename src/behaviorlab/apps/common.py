@@ -11,13 +11,16 @@ import sys
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.errors import ConfigCompositionException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
 from behaviorlab.data.validation import DataQualityWarning
 from behaviorlab.errors import BehaviorlabError
+
+if TYPE_CHECKING:
+    from behaviorlab.data.sources import Dataset
 
 EXIT_USER_ERROR = 2
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -181,6 +184,22 @@ def to_plain(cfg: DictConfig | None) -> dict | None:
 
 
 CONF_DIR = Path(__file__).resolve().parents[3] / "conf"
+
+
+def open_dataset(cfg: DictConfig) -> "Dataset":
+    """The app's data validated and staged under ``paths.cache_dir``, its events a lazy
+    table of the configured engine (``engine=duckdb`` or ``engine=spark``).
+
+    On a cluster the cache folder must be storage the executors can read.
+    """
+    from behaviorlab.data.sources import load_dataset
+    from behaviorlab.engines import connect_engine
+
+    return load_dataset(
+        to_plain(cfg.data),
+        engine=connect_engine(to_plain(cfg.engine)),
+        staging_root=Path(cfg.paths.cache_dir) / "staging",
+    )
 
 
 def compose_app(config_name: str, overrides: list[str] | None = None) -> DictConfig:

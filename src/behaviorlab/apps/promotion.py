@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
 
-from behaviorlab.apps.common import to_plain
+from behaviorlab.apps.common import open_dataset, to_plain
 from behaviorlab.apps.descriptions import describe_gate, with_gate
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL, SIGNUP_AT
-from behaviorlab.data.sources import load_dataset
 from behaviorlab.errors import BehaviorlabError, ConfigError, DataValidationError, RegistryError
 from behaviorlab.features.builder import build_features, extra_columns
 from behaviorlab.features.families import EVENT_FAMILY_MODULES
@@ -82,7 +81,7 @@ def judge_version(cfg: DictConfig, name: str, version: str, dataset) -> dict[str
     unverified = holdout_mismatch(tags, models.version_info(name, champion)["tags"], champion)
     if unverified:
         return apply_decision(name, version, champion, Decision(False, unverified, {}))
-    dataset = dataset or load_dataset(to_plain(cfg.data))
+    dataset = dataset or open_dataset(cfg)
     trained_on = tags.get("data_fingerprint")
     if trained_on and trained_on != dataset.fingerprint:
         raise ConfigError(

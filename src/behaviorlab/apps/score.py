@@ -10,9 +10,14 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from behaviorlab.apps.checks import SCORE_RULES, check_config, check_reason_tiers
-from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
+from behaviorlab.apps.common import (
+    CONF_DIR,
+    entry_point,
+    exit_on_user_error,
+    open_dataset,
+    to_plain,
+)
 from behaviorlab.apps.schemas import register_schemas
-from behaviorlab.data.sources import load_dataset
 from behaviorlab.scoring.batch import score_to_file, scoring_cutoff, scoring_snapshots
 from behaviorlab.scoring.predict import tier_levels
 from behaviorlab.scoring.reasons import positive_outcomes
@@ -56,7 +61,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     version = models.resolve_reference(name, wanted, key="registered_model")
     model, spec = models.load_behavior_model(f"models:/{name}/{version}")
     check_reason_tiers(list(cfg.reason_tiers), tier_levels(spec["scoring"]["tiers"]))
-    dataset = load_dataset(to_plain(cfg.data))
+    dataset = open_dataset(cfg)
     cutoff = scoring_cutoff(cfg.cutoff, dataset.events, spec["task"])
     snapshots = scoring_snapshots(
         dataset.events, dataset.customers, spec["task"], cutoff, cfg.window_days
@@ -75,6 +80,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         extra=extra,
         psi_warn=float(cfg.psi_warn),
         progress=bool(cfg.progress),
+        partition_customers=int(cfg.partition_customers),
     )
     if cfg.output.duckdb.database:
         load_into_duckdb(path, cfg.output.duckdb.database, cfg.output.duckdb.table)

@@ -13,16 +13,22 @@ from omegaconf import DictConfig, OmegaConf
 
 from behaviorlab import __version__, modeling
 from behaviorlab.apps.checks import TRAIN_RULES, check_config
-from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
+from behaviorlab.apps.common import (
+    CONF_DIR,
+    entry_point,
+    exit_on_user_error,
+    open_dataset,
+    to_plain,
+)
 from behaviorlab.apps.descriptions import describe_trained_version, describe_training_run
 from behaviorlab.apps.promotion import GATE_FILE, promote_version, record_not_gated
 from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL
-from behaviorlab.data.sources import load_dataset
 from behaviorlab.features.builder import build_training_table, check_trainable
 from behaviorlab.features.cache import FEATURES_DIR, source_hash
 from behaviorlab.modeling.gate_holdout import carve_gate_holdout, rows_in_test_period
 from behaviorlab.modeling.pipeline import train_model
+from behaviorlab.modeling.sampling import apply_training_sample
 from behaviorlab.modeling.splits import make_splits, out_of_time_periods
 from behaviorlab.modeling.tuning import study_identity, study_name
 from behaviorlab.scoring.drift import profile_features
@@ -64,6 +70,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     dataset, table = load_training_table(cfg)
     check_trainable(table.frame)
     table, gate_rows = hold_out_gate_customers(cfg, table)
+    table, sample = sample_training_rows(cfg, table)
     check_learnable(cfg, table.frame)
     tracking = to_plain(cfg.tracking)
     tags = {"task": cfg.task.name, "data": cfg.data.name, "model": cfg.model.kind}
@@ -73,6 +80,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     with runs.open_run(tracking, run_name=run_name, tags=tags) as parent:
         data = describe_data(cfg, dataset, table)
         log_context(cfg, dataset, table, data)
+        runs.log_params(sample.params())
         result = train_model(
             table.frame,
             table.feature_names,
@@ -111,7 +119,7 @@ def check_learnable(cfg: DictConfig, frame) -> None:
 
 def load_training_table(cfg: DictConfig, use_cache: bool = True):
     """The validated dataset and its point-in-time training table for a composed config."""
-    dataset = load_dataset(to_plain(cfg.data))
+    dataset = open_dataset(cfg)
     table = build_training_table(
         dataset.events,
         dataset.customers,
@@ -189,6 +197,7 @@ def name_study(cfg: DictConfig, dataset, table) -> str:
         gate_holdout_fraction=OmegaConf.select(cfg, "registry.gate.holdout_fraction"),
         gate_salt=OmegaConf.select(cfg, "registry.gate.salt"),
         code_version=code_version(),
+        training_sample=to_plain(cfg.training.sample),
     )
     fresh_at = datetime.now(UTC) if cfg.tuning.fresh else None
     return study_name(cfg.study_prefix, identity, fresh_at)
@@ -321,6 +330,16 @@ def hold_out_gate_customers(cfg: DictConfig, table):
     )
     gate_rows = rows_in_test_period(gate_frame, test_start)
     return dataclasses.replace(table, frame=train_frame), gate_rows
+
+
+def sample_training_rows(cfg: DictConfig, table):
+    """The training table within ``training.sample`` (whole customers, stratified by label).
+
+    Applied after the gate customers are carved out, to the rows that remain: the gate's
+    rows are never sampled away, and a sample bounds only what reaches the learner.
+    """
+    frame, record = apply_training_sample(table.frame, to_plain(cfg.training.sample))
+    return dataclasses.replace(table, frame=frame), record
 
 
 def log_gate_rows(cfg: DictConfig, model, gate_rows) -> None:

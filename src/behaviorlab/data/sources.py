@@ -46,6 +46,7 @@ from behaviorlab.data.validation import (
     validate_customers,
     validate_event_rows,
 )
+from behaviorlab.engines import events_from_parquet
 from behaviorlab.errors import ConfigError, DataValidationError
 
 EVENT_CONTRACT = (*EVENT_REQUIRED, *EVENT_OPTIONAL)
@@ -115,8 +116,7 @@ def load_dataset(
 
 def open_events(engine: ibis.BaseBackend | None, path: Path) -> ibis.Table:
     """The staged event log as a lazy table of the engine."""
-    con = engine if engine is not None else ibis.duckdb.connect()
-    return con.read_parquet(str(path))
+    return events_from_parquet(engine if engine is not None else ibis.duckdb.connect(), path)
 
 
 def distinct_event_ids(path: Path) -> pd.DataFrame:

@@ -37,13 +37,14 @@ def study_identity(
     gate_holdout_fraction: float | None,
     gate_salt: str | None,
     code_version: str,
+    training_sample: Mapping[str, Any] | None = None,
 ) -> str:
     """Short hash of everything that decides which trials a study holds and what they mean.
 
     Two trainings share a study (and so its trials and best parameters) only when the data,
     the resolved task, features, split and model (estimator and search space), the label
-    permutation, the seed, the gate's holdout rows and the code that builds features and
-    scores trials are all the same.
+    permutation, the seed, the gate's holdout rows, the training sample and the code that
+    builds features and scores trials are all the same.
     """
     components = {
         "data_fingerprint": data_fingerprint,
@@ -56,6 +57,7 @@ def study_identity(
         "gate_holdout_fraction": gate_holdout_fraction,
         "gate_salt": gate_salt,
         "code_version": code_version,
+        "training_sample": dict(training_sample or {}),
     }
     text = json.dumps(components, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:IDENTITY_LENGTH]

@@ -8,6 +8,7 @@ from omegaconf import MISSING
 from behaviorlab.apps.schemas.analysis import AnalysisConfig
 from behaviorlab.apps.schemas.groups import (
     DataConfig,
+    EngineConfig,
     FeaturesConfig,
     ModelConfig,
     PathsConfig,
@@ -104,6 +105,7 @@ class TrainConfig:
     tuning: TuningConfig = MISSING
     tracking: TrackingConfig = MISSING
     registry: RegistryConfig = MISSING
+    engine: EngineConfig = MISSING
 
 
 @dataclass
@@ -133,6 +135,7 @@ class ScoreConfig:
     paths: PathsConfig = MISSING
     data: DataConfig = MISSING
     tracking: TrackingConfig = MISSING
+    engine: EngineConfig = MISSING
 
 
 @dataclass
@@ -144,6 +147,7 @@ class PromoteConfig:
     task: TaskConfig = MISSING
     tracking: TrackingConfig = MISSING
     registry: RegistryConfig = MISSING
+    engine: EngineConfig = MISSING
 
 
 @dataclass
