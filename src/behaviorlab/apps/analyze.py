@@ -14,10 +14,15 @@ from behaviorlab.analysis.engine import Table, query
 from behaviorlab.analysis.pipeline import ANALYSES, Inputs, Result
 from behaviorlab.analysis.report import Section, render_report
 from behaviorlab.apps.checks import ANALYZE_RULES, check_config
-from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error, to_plain
+from behaviorlab.apps.common import (
+    CONF_DIR,
+    entry_point,
+    exit_on_user_error,
+    open_dataset,
+    to_plain,
+)
 from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.data.contract import CUSTOMER_ID
-from behaviorlab.data.sources import load_dataset
 from behaviorlab.errors import ConfigError
 from behaviorlab.tracking import runs
 
@@ -37,7 +42,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if unknown or not chosen:
         raise ConfigError(f"unknown analyses {unknown}; choose from {list(ANALYSES)} or all")
     data_cfg = to_plain(cfg.data)
-    dataset = load_dataset(data_cfg)
+    dataset = open_dataset(cfg)
     if dataset.events is None:
         raise ConfigError("the analyses need an event log; this data config has `events: null`")
     inputs = Inputs(

@@ -515,6 +515,7 @@ ANALYZE_RULES: dict[str, Check] = {
     "analysis.clusters.k_range": each(integer(2), at_least=1),
     "analysis.clusters.stability_seeds": integer(1),
     "analysis.clusters.sample_size": integer(3),
+    "analysis.clusters.sample": integer(1),
     **DATA_RULES,
     **TRACKING_RULES,
 }

@@ -159,6 +159,7 @@ class AnalyzeConfig:
     paths: PathsConfig = MISSING
     data: DataConfig = MISSING
     tracking: TrackingConfig = MISSING
+    engine: EngineConfig = MISSING
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
 
