@@ -25,15 +25,18 @@ from behaviorlab.errors import ConfigError, DataValidationError
 KINDS = ("duckdb", "spark")
 DUCKDB_SETTINGS = ("threads", "memory_limit", "temp_directory")
 SPARK_APP_NAME = "behaviorlab"
-# Always: Spark's timestamps are read and shown in the session time zone, and the event
-# log's are naive UTC.
-SPARK_TIME_ZONE = {"spark.sql.session.timeZone": "UTC"}
-# Sensible for a local session on a few cores; a config's `conf` overrides any of them.
-SPARK_DEFAULTS = {
+# Always, whatever the config says: the event log's timestamps are naive UTC, and Spark
+# reads and shows timestamps in its session time zone. Pandas frames cross through Arrow,
+# which honours that zone (the row-by-row path would read naive times as the host's).
+SPARK_ALWAYS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+# Sensible for a local session on a few cores (`master: local[...]`); a config's `conf`
+# overrides any of them. A cluster's session keeps its own.
+SPARK_LOCAL_DEFAULTS = {
     "spark.sql.shuffle.partitions": "8",
     "spark.default.parallelism": "8",
-    "spark.sql.execution.arrow.pyspark.enabled": "true",
-    "spark.sql.adaptive.enabled": "true",
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
 }
@@ -66,9 +69,11 @@ def connect_duckdb(cfg: Mapping[str, Any]) -> ibis.BaseBackend:
 
 
 def spark_settings(cfg: Mapping[str, Any]) -> dict[str, str]:
-    """The local-mode defaults, then the config's ``conf``, then the UTC session time zone."""
-    settings = {**SPARK_DEFAULTS, **{k: str(v) for k, v in (cfg.get("conf") or {}).items()}}
-    return {**settings, **SPARK_TIME_ZONE}
+    """The local-mode defaults (local masters only), then the config's ``conf``, then the
+    settings every session gets."""
+    local = str(cfg.get("master") or "").startswith("local")
+    conf = {key: str(value) for key, value in (cfg.get("conf") or {}).items()}
+    return {**(SPARK_LOCAL_DEFAULTS if local else {}), **conf, **SPARK_ALWAYS}
 
 
 def connect_spark(cfg: Mapping[str, Any]) -> ibis.BaseBackend:
@@ -76,7 +81,7 @@ def connect_spark(cfg: Mapping[str, Any]) -> ibis.BaseBackend:
 
     With ``master`` (e.g. ``local[2]``) a session is started (or the running one reused)
     with every setting; with ``master: null`` the active session is used (a cluster's, or
-    a notebook's) and only the settings a running session accepts are applied.
+    a notebook's) and the config's settings a running session accepts are applied.
     """
     try:
         from pyspark.sql import SparkSession
@@ -93,20 +98,20 @@ def connect_spark(cfg: Mapping[str, Any]) -> ibis.BaseBackend:
                 "engine.master is null, which uses the active Spark session, but none is "
                 "running: set engine.master (e.g. local[2]) to start one"
             )
-        apply_runtime_settings(session, settings, explicit=cfg.get("conf") or {})
     else:
         builder = SparkSession.builder.master(str(master))
         builder = builder.appName(cfg.get("app_name") or SPARK_APP_NAME)
         for key, value in settings.items():
             builder = builder.config(key, value)
         session = builder.getOrCreate()
-        apply_runtime_settings(session, settings, explicit=cfg.get("conf") or {})
+    apply_runtime_settings(session, settings, explicit=cfg.get("conf") or {})
     return ibis.pyspark.connect(session)
 
 
 def apply_runtime_settings(session, settings: dict[str, str], explicit: Mapping) -> None:
-    """Set what a running session can change; a setting the config asked for that only a
-    new session takes is an error rather than silently ignored."""
+    """Set what a running session can change (``getOrCreate`` may return a session that
+    was already running); a setting the config asked for that only a new session takes is
+    an error rather than silently ignored."""
     for key, value in settings.items():
         if session.conf.isModifiable(key):
             session.conf.set(key, value)
