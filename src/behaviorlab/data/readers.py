@@ -35,7 +35,7 @@ HEAD_BYTES = 512
 CHUNK_BYTES = 1 << 20
 DELIMITERS = (",", ";", "\t", "|")
 MESSAGE_LIMIT = 300
-BATCH_ROWS = 1 << 20
+BATCH_ROWS = 1 << 18
 DUCKDB_NOISE = ("Possible", "The search space", "file =", "LINE ")
 
 

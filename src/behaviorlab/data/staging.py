@@ -33,7 +33,7 @@ from behaviorlab.errors import DataValidationError
 from behaviorlab.processes import process_alive
 
 STAGED_NAME = "events.parquet"
-DUPLICATE_MEMORY = "2GB"
+DUPLICATE_MEMORY = "1GB"
 
 
 @dataclass(frozen=True)
