@@ -20,13 +20,16 @@ from behaviorlab.data.contract import (
     CUTOFF,
     LABEL,
     SESSION_ID,
+    SIGNUP_AT,
     SNAPSHOT_KEYS,
+    TIMESTAMP_DTYPE,
     VALID_FROM,
     VALID_TO,
 )
 from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features import cache
 from behaviorlab.features.engine import (
+    SID,
     Events,
     as_event_table,
     event_gaps,
@@ -146,23 +149,30 @@ def needs_gaps(spec: dict) -> bool:
     return spec["timing"]["enabled"] or (sessions["enabled"] and sessions["source"] == "gap")
 
 
+@contextlib.contextmanager
+def event_family_tables(events: ibis.Table, snaps: ibis.Table, spec: dict) -> Iterator[list]:
+    """Every enabled event family's table keyed by snapshot id, for use inside the block:
+    the point-in-time join and what is derived from it are materialised once for them."""
+    extra = extra_columns(spec)
+    missing = [c for c in extra if c not in events.columns]
+    if missing:
+        raise DataValidationError(f"the feature spec needs event columns {missing}")
+    pit = join_before_cutoff(events, snaps, extra)
+    with materialise_sources(pit, spec) as src:
+        yield event_feature_tables(src, spec)
+
+
 def compute_event_features(events: Events, snapshots: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """The point-in-time join and what is derived from it materialised once, then one
-    engine pass per family table on the events' backend; results aligned on the snapshot
-    id (row ``sid`` of ``snapshots``).
+    """One engine pass per family table on the events' backend; results aligned on the
+    snapshot id (row ``sid`` of ``snapshots``).
 
     Snapshots without matching events get 0 for counts and stay missing otherwise (see
     each family's ``zero_filled``).
     """
     events = as_event_table(events)
-    extra = extra_columns(spec)
-    missing = [c for c in extra if c not in events.columns]
-    if missing:
-        raise DataValidationError(f"the feature spec needs event columns {missing}")
     con = ibis.get_backend(events)
-    pit = join_before_cutoff(events, snapshot_table(snapshots), extra)
-    with materialise_sources(pit, spec) as src:
-        parts = [fetch_by_snapshot(con, t, len(snapshots)) for t in event_feature_tables(src, spec)]
+    with event_family_tables(events, snapshot_table(snapshots), spec) as tables:
+        parts = [fetch_by_snapshot(con, t, len(snapshots)) for t in tables]
     frame = pd.concat(parts, axis=1).fillna(dict.fromkeys(zero_filled_columns(spec), 0))
     return frame.reset_index(drop=True)
 
@@ -190,6 +200,49 @@ def build_features(
         parts.append(attributes.compute(customers, events, keys, spec["attributes"]))
     frame = pd.concat(parts, axis=1)
     return frame[[*SNAPSHOT_KEYS, *feature_columns(spec)]].astype(feature_dtypes(spec))
+
+
+@contextlib.contextmanager
+def lazy_features(
+    events: ibis.Table, customers: pd.DataFrame | None, snapshots: pd.DataFrame, spec: dict
+) -> Iterator[ibis.Table]:
+    """The rows of ``build_features`` as one table on the events' backend, never fetched:
+    for data too large for the driver (Spark). Valid inside the block only (it reads what
+    the block materialised). Columns are the keys and the features as the engine computes
+    them (plus ``signup_at`` when days since signup is a feature); ``finish_features``
+    turns any chunk of its rows into exactly what ``build_features`` returns for them.
+    """
+    require_resolved(spec)
+    events = as_event_table(events, event_attribute_columns(spec))
+    snaps = snapshot_table(sort_snapshots(snapshots[list(SNAPSHOT_KEYS)]))
+    with contextlib.ExitStack() as stack:
+        parts = []
+        if any(spec[name]["enabled"] for name in EVENT_FAMILY_MODULES):
+            parts += stack.enter_context(event_family_tables(events, snaps, spec))
+        attrs = spec["attributes"]
+        if attrs["enabled"] and (attrs["columns"] or attrs.get("signup")):
+            parts.append(attributes.table_values(customers, snaps, attrs))
+        if attrs["enabled"] and attrs.get("from_events"):
+            parts += attributes.event_values(events, snaps, attrs["from_events"])
+        table = snaps
+        for part in parts:
+            table = table.left_join(part, SID).select(*table.columns, *part.drop(SID).columns)
+        yield table.drop(SID)
+
+
+def finish_features(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Rows of ``lazy_features`` as ``build_features`` returns them: 0 for the counts of a
+    snapshot without events, frozen attribute levels, days since signup, the same dtypes."""
+    attrs = spec["attributes"]
+    zeros = dict.fromkeys(zero_filled_columns(spec), 0)
+    out = frame.fillna(zeros).astype({CUSTOMER_ID: "str", CUTOFF: TIMESTAMP_DTYPE})
+    if attrs["enabled"]:
+        for column in [*attrs["columns"], *(attrs.get("from_events") or [])]:
+            out[column["name"]] = attributes.restrict_levels(out[column["name"]], column)
+        if attrs.get("signup"):
+            elapsed = out[CUTOFF] - out[SIGNUP_AT].astype(TIMESTAMP_DTYPE)
+            out["days_since_signup"] = elapsed / pd.Timedelta(days=1)
+    return out[[*SNAPSHOT_KEYS, *feature_columns(spec)]].astype(feature_dtypes(spec))
 
 
 def label_table(
