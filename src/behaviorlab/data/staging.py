@@ -33,7 +33,7 @@ from behaviorlab.errors import DataValidationError
 from behaviorlab.processes import process_alive
 
 STAGED_NAME = "events.parquet"
-DUPLICATE_MEMORY = "1GB"
+DUPLICATE_MEMORY = "300MB"
 
 
 @dataclass(frozen=True)
@@ -106,10 +106,13 @@ def conform(table: pa.Table, schema: pa.Schema, first_row: int) -> pa.Table:
 def duplicate_rows(path: Path) -> pd.DataFrame:
     """Rows identical to an earlier row of the staged file, by position (``row``).
 
-    A hash aggregate in DuckDB (spilling beyond its memory limit) narrows the check to
-    rows sharing a row hash; those few are compared exactly in pandas.
+    A hash aggregate in DuckDB narrows the check to rows sharing a row hash; those few are
+    compared exactly in pandas. Beyond a small memory limit the aggregate spills beside the
+    staged file, so the check's memory does not grow with the log.
     """
-    with duckdb.connect(config={"memory_limit": DUPLICATE_MEMORY}) as con:
+    spill = path.parent / "duckdb-spill"
+    config = {"memory_limit": DUPLICATE_MEMORY, "temp_directory": str(spill)}
+    with duckdb.connect(config=config) as con:
         con.execute("set enable_progress_bar = false")
         columns = pq.read_schema(path).names
         hashed = ", ".join(f'"{c}"' for c in columns)
