@@ -14,19 +14,27 @@ import numpy as np
 import pandas as pd
 import pandas.testing as pdt
 import pytest
+from mlflow.tracking import MlflowClient
 
+from behaviorlab.apps import score
 from behaviorlab.apps.common import to_plain
 from behaviorlab.data.simulator import write_simulation
 from behaviorlab.data.validation import DataQualityWarning
 from behaviorlab.engines import connect_engine, events_from_parquet
 from behaviorlab.errors import ConfigError
 from behaviorlab.features.builder import build_training_table
-from tests.helpers import compose_config
+from behaviorlab.scoring.predict import tiers_by_capacity
+from tests.helpers import compose_config, small_sim_overrides, train_small_version
 
 pytestmark = pytest.mark.slow
 SparkSession = pytest.importorskip(
     "pyspark.sql", reason="PySpark is not installed: pip install -e '.[spark]'"
 ).SparkSession
+from behaviorlab.scoring.spark import (  # noqa: E402  (needs PySpark)
+    CapacityTiers,
+    capacity_boundaries,
+    move_into_place,
+)
 
 SIM = {"n_customers": 400, "seed": 3, "start": "2024-01-01", "end": "2025-06-30"}
 
@@ -142,3 +150,126 @@ def test_pandas_3_frames_round_trip_through_spark(spark_engine):
     pdt.assert_frame_equal(back.astype(frame.dtypes.to_dict()), frame)
     through_ibis = spark_engine.to_pyarrow(ibis.memtable(frame)).to_pandas()
     pdt.assert_frame_equal(through_ibis.astype(frame.dtypes.to_dict()), frame)
+
+
+# Scoring on Spark ---------------------------------------------------------------------------
+
+SPARK_SCORING = ["engine=spark", "engine.master=null", "engine.conf=null"]  # the test session
+
+
+def score_config(data_dir, out, *extra: str):
+    """The score app on the session's small simulation; one DuckDB partition holds every
+    customer, so DuckDB ranks tied probabilities by customer id and cutoff, as Spark does."""
+    overrides = [*small_sim_overrides(data_dir), f"output.path={out}", "progress=false"]
+    return compose_config("score", [*overrides, "partition_customers=1000000", *extra])
+
+
+def comparable(scores: pd.DataFrame) -> pd.DataFrame:
+    """Scores sorted by key with one dtype per kind of column, whichever engine wrote them."""
+    numeric = [c for c in scores if c.endswith(("probability", "contribution"))]
+    text = [c for c in scores if c not in {*numeric, "cutoff", "scored_at"}]
+    typed = scores.drop(columns="scored_at").astype(
+        dict.fromkeys(numeric, "Float64") | dict.fromkeys(text, "string")
+    )
+    return typed.sort_values(["customer_id", "cutoff"], ignore_index=True)
+
+
+def partly_tied_boundaries(scores: pd.DataFrame) -> list[str]:
+    """Capacity tiers whose lowest probability is shared with rows of a lower tier."""
+    tied = []
+    for tier in ("high", "medium"):
+        lowest = scores.loc[scores["tier"] == tier, "probability"].min()
+        if (scores.loc[scores["tier"] != tier, "probability"] == lowest).any():
+            tied.append(tier)
+    return tied
+
+
+def test_scores_are_the_same_on_duckdb_and_spark(small_sim_dir, spark_engine, tmp_path):
+    assert train_small_version(small_sim_dir)["promoted"]
+    duckdb_path, spark_path = tmp_path / "duckdb.parquet", tmp_path / "spark.parquet"
+    on_duckdb = score.run(score_config(small_sim_dir, duckdb_path))
+    on_spark = score.run(score_config(small_sim_dir, spark_path, *SPARK_SCORING))
+
+    assert list(spark_path.glob("part-*.parquet"))  # a folder of Parquet files
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    duckdb_scores, spark_scores = pd.read_parquet(duckdb_path), pd.read_parquet(spark_path)
+    assert list(spark_scores.columns) == list(duckdb_scores.columns)
+    assert spark_scores["scored_at"].dtype == duckdb_scores["scored_at"].dtype
+    pdt.assert_frame_equal(
+        comparable(spark_scores), comparable(duckdb_scores), check_exact=False, rtol=1e-9, atol=1e-9
+    )
+    assert len(spark_scores) == on_spark["rows"] == on_duckdb["rows"] > 1000
+    assert spark_scores["reason_1"].notna().sum() > 100
+    # both capacity boundaries fall inside a run of tied probabilities: the tie order matters
+    assert partly_tied_boundaries(duckdb_scores) == ["high", "medium"]
+    assert on_spark["tiers"] == on_duckdb["tiers"]
+    for spark_tier, duckdb_tier in zip(
+        on_spark["tier_summary"], on_duckdb["tier_summary"], strict=True
+    ):
+        assert spark_tier["expected"] == pytest.approx(duckdb_tier["expected"], rel=1e-9)
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("scoring").experiment_id
+    by_engine = {run.data.params["engine"]: run for run in client.search_runs([experiment])}
+    assert set(by_engine) == {"duckdb", "spark"}
+    spark_metrics, duckdb_metrics = (
+        by_engine["spark"].data.metrics,
+        by_engine["duckdb"].data.metrics,
+    )
+    assert spark_metrics.keys() == duckdb_metrics.keys()
+    for name, value in duckdb_metrics.items():  # drift on every row: fewer than the sample
+        assert spark_metrics[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+    assert "drift.sample_rows" not in by_engine["spark"].data.tags
+
+
+def test_spark_scoring_refuses_a_csv_or_file_output_before_reading_data(
+    small_sim_dir, spark_engine, tmp_path, capsys
+):
+    existing = tmp_path / "scores.parquet"
+    existing.write_bytes(b"")
+    for out, problem in ((tmp_path / "scores.csv", "CSV"), (existing, "is a file")):
+        with pytest.raises(SystemExit) as stopped:
+            score.run(score_config(small_sim_dir, out, *SPARK_SCORING))
+        assert stopped.value.code == 2
+        assert problem in capsys.readouterr().err
+
+
+def test_capacity_boundaries_rank_ties_by_customer_and_cutoff():
+    rng = np.random.default_rng(5)
+    rows = 997
+    keys = pd.DataFrame(
+        {
+            "customer_id": pd.array(rng.permutation([f"c{i:04d}" for i in range(rows)]), "str"),
+            "cutoff": pd.Series(
+                rng.choice(pd.date_range("2025-01-01", periods=3).to_numpy(), rows),
+                dtype="datetime64[us]",
+            ),
+        }
+    )
+    probability = rng.choice([0.1, 0.35, 0.35, 0.8, 0.8, 0.8, 0.9], rows)
+    shares = {"high": 0.3, "medium": 0.25, "empty": 0.0, "mid": 0.2}
+    ordered = keys.assign(p=probability).sort_values(["customer_id", "cutoff"])
+
+    def nth_tied(value: float, k: int):
+        row = ordered.loc[ordered["p"] == value].iloc[k - 1]
+        return row["customer_id"], row["cutoff"]
+
+    boundaries = capacity_boundaries(probability, shares, nth_tied)
+    assert all(b.customer_id is not None for b in boundaries)  # every cut splits a tie
+    got = pd.Series(CapacityTiers(boundaries).assign(probability, keys), index=keys.index)
+    want = pd.Series(tiers_by_capacity(ordered["p"].to_numpy(), shares), index=ordered.index)
+    pdt.assert_series_equal(got, want.sort_index())
+    assert (got == "empty").sum() == 0
+    assert (got == "high").sum() == round(0.3 * rows)
+
+
+def test_a_new_score_folder_replaces_the_old_one_whole(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    path, written = out / "scores.parquet", out / ".scores.parquet.host.1.tmp"
+    for folder, name in ((path, "old.parquet"), (written, "new.parquet")):
+        folder.mkdir()
+        (folder / name).write_bytes(b"x")
+    move_into_place(written, path)
+    assert [p.name for p in path.iterdir()] == ["new.parquet"]
+    assert [p.name for p in out.iterdir()] == ["scores.parquet"]

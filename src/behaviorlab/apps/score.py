@@ -9,7 +9,12 @@ import hydra
 import pandas as pd
 from omegaconf import DictConfig
 
-from behaviorlab.apps.checks import SCORE_RULES, check_config, check_reason_tiers
+from behaviorlab.apps.checks import (
+    SCORE_RULES,
+    check_config,
+    check_reason_tiers,
+    output_folder,
+)
 from behaviorlab.apps.common import (
     CONF_DIR,
     entry_point,
@@ -18,7 +23,12 @@ from behaviorlab.apps.common import (
     to_plain,
 )
 from behaviorlab.apps.schemas import register_schemas
-from behaviorlab.scoring.batch import score_to_file, scoring_cutoff, scoring_snapshots
+from behaviorlab.scoring.batch import (
+    ScoringSummary,
+    score_to_file,
+    scoring_cutoff,
+    scoring_snapshots,
+)
 from behaviorlab.scoring.predict import tier_levels
 from behaviorlab.scoring.reasons import positive_outcomes
 from behaviorlab.tracking import models, runs
@@ -54,7 +64,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     Config values and the model reference are checked before any data is read.
     """
-    check_config(cfg, SCORE_RULES)
+    check_config(cfg, score_rules(cfg.engine.kind))
     tracking = to_plain(cfg.tracking)
     runs.configure(tracking["tracking_uri"])
     name, wanted = parse_model_reference(str(cfg.registered_model))
@@ -68,20 +78,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     )
     extra = {"model_name": name, "model_version": version, "scored_at": pd.Timestamp.now("UTC")}
     path = Path(cfg.output.path)
-    summary = score_to_file(
-        model,
-        spec,
-        dataset.events,
-        dataset.customers,
-        snapshots,
-        path,
-        chunk_size=int(cfg.chunk_size),
-        reason_tiers=list(cfg.reason_tiers),
-        extra=extra,
-        psi_warn=float(cfg.psi_warn),
-        progress=bool(cfg.progress),
-        partition_customers=int(cfg.partition_customers),
-    )
+    summary = score_dataset(cfg, model, spec, dataset, snapshots, path, extra)
     if cfg.output.duckdb.database:
         load_into_duckdb(path, cfg.output.duckdb.database, cfg.output.duckdb.table)
     outcome = positive_outcomes(spec["task"])
@@ -99,12 +96,53 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
+def spark_output(value: Any) -> str | None:
+    """With engine=spark, output.path is the folder of Parquet files Spark writes."""
+    if Path(str(value)).suffix == ".csv":
+        return (
+            f"is a CSV file ({value}); engine=spark writes a folder of Parquet files there "
+            "(CSV: engine=duckdb)"
+        )
+    return output_folder(value)
+
+
+def score_rules(engine_kind: str) -> dict:
+    """The score app's checks; engine=spark writes a folder at output.path, not a file."""
+    if engine_kind == "spark":
+        return SCORE_RULES | {"output.path": spark_output}
+    return SCORE_RULES
+
+
+def score_dataset(cfg, model, spec, dataset, snapshots, path: Path, extra) -> ScoringSummary:
+    """Score on the configured engine: DuckDB partition by partition into one file, or
+    Spark into a folder of Parquet files (PySpark is imported only then)."""
+    common = {
+        "chunk_size": int(cfg.chunk_size),
+        "reason_tiers": list(cfg.reason_tiers),
+        "extra": extra,
+        "psi_warn": float(cfg.psi_warn),
+    }
+    inputs = (model, spec, dataset.events, dataset.customers, snapshots, path)
+    if cfg.engine.kind == "spark":
+        from behaviorlab.scoring.spark import score_on_spark
+
+        return score_on_spark(*inputs, **common)
+    return score_to_file(
+        *inputs,
+        **common,
+        progress=bool(cfg.progress),
+        partition_customers=int(cfg.partition_customers),
+    )
+
+
 def load_into_duckdb(path: Path, database: str, table: str) -> None:
-    """Replace a DuckDB table with the scores in one transaction."""
+    """Replace a DuckDB table with the scores (a file, or a folder of Parquet files) in
+    one transaction."""
     reader = "read_csv_auto" if path.suffix == ".csv" else "read_parquet"
+    source = str(path / "*.parquet") if path.is_dir() else str(path)
     with duckdb.connect(database) as con:
         con.execute("BEGIN")
-        con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM {reader}(?)', [str(path)])
+        con.execute(f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM {reader}(?)', [source])
         con.execute("COMMIT")
 
 
@@ -114,8 +152,18 @@ def log_scoring_run(tracking, cfg, name, version, cutoff, summary) -> None:
     tags = {"model_name": name, "model_version": version, "kind": "scoring"}
     if summary.drift_excluded:
         tags["drift.excluded_calendar_features"] = ", ".join(summary.drift_excluded)
+    sampled = drift_sample_rows(summary)
+    if sampled is not None:
+        tags["drift.sample_rows"] = str(sampled)
     with runs.open_run(tracking, f"score-{name}-v{version}", tags, cfg.experiment_name):
-        runs.log_params({"model": f"{name}/{version}", "cutoff": cutoff, "output": cfg.output.path})
+        runs.log_params(
+            {
+                "model": f"{name}/{version}",
+                "cutoff": cutoff,
+                "output": cfg.output.path,
+                "engine": cfg.engine.kind,
+            }
+        )
         runs.log_metrics(
             {"rows": summary.rows}
             | {f"tier_{tier['tier']}": tier["customers"] for tier in summary.tiers}
@@ -125,6 +173,12 @@ def log_scoring_run(tracking, cfg, name, version, cutoff, summary) -> None:
         if summary.drift is not None and not summary.drift.empty:
             runs.log_metrics({"psi_max": float(summary.drift["psi"].max())})
             runs.log_table(summary.drift, "drift/psi.csv")
+
+
+def drift_sample_rows(summary: ScoringSummary) -> int | None:
+    """How many rows the drift was measured on when that is a sample (Spark), else None."""
+    rows = getattr(summary, "drift_rows", None)
+    return rows if rows is not None and rows < summary.rows else None
 
 
 def tier_lines(tiers: list[dict], outcome: str) -> list[str]:
@@ -150,6 +204,9 @@ def print_summary(name, version, cutoff, path, summary, outcome) -> None:
         f"  probability: mean {quantiles['mean']:.3f}, median {quantiles['p50']:.3f}, "
         f"p90 {quantiles['p90']:.3f}"
     )
+    sampled = drift_sample_rows(summary)
+    if summary.drift is not None and sampled is not None:
+        print(f"  drift measured on a sample of {sampled:,} of {summary.rows:,} customers")
     if summary.drift is not None:
         warned = summary.drift[summary.drift["warning"]]
         for row in warned.itertuples():
