@@ -7,9 +7,12 @@ after the builder's casting. Every Spark test lives in this file: one session se
 whole test session (tests/integration/conftest.py).
 """
 
+import shutil
 import warnings
+from pathlib import Path
 
 import ibis
+import mlflow
 import numpy as np
 import pandas as pd
 import pandas.testing as pdt
@@ -17,13 +20,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from behaviorlab.apps import score
-from behaviorlab.apps.common import to_plain
+from behaviorlab.apps.common import open_dataset, to_plain
 from behaviorlab.data.simulator import write_simulation
 from behaviorlab.data.validation import DataQualityWarning
 from behaviorlab.engines import connect_engine, events_from_parquet
 from behaviorlab.errors import ConfigError
 from behaviorlab.features.builder import build_training_table
+from behaviorlab.scoring.batch import default_cutoff, score_to_file, scoring_snapshots
 from behaviorlab.scoring.predict import tiers_by_capacity
+from behaviorlab.tracking.models import load_behavior_model
 from tests.helpers import compose_config, small_sim_overrides, train_small_version
 
 pytestmark = pytest.mark.slow
@@ -34,6 +39,7 @@ from behaviorlab.scoring.spark import (  # noqa: E402  (needs PySpark)
     CapacityTiers,
     capacity_boundaries,
     move_into_place,
+    score_on_spark,
 )
 
 SIM = {"n_customers": 400, "seed": 3, "start": "2024-01-01", "end": "2025-06-30"}
@@ -184,8 +190,29 @@ def partly_tied_boundaries(scores: pd.DataFrame) -> list[str]:
     return tied
 
 
-def test_scores_are_the_same_on_duckdb_and_spark(small_sim_dir, spark_engine, tmp_path):
-    assert train_small_version(small_sim_dir)["promoted"]
+@pytest.fixture(scope="module")
+def registered_store(small_sim_dir, tmp_path_factory) -> Path:
+    """A store holding churn-sim v1, trained once for the module on the small simulation."""
+    root = tmp_path_factory.mktemp("registered")
+    store = root / "mlruns" / "mlflow.db"
+    store.parent.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI"):
+            patch.setenv(name, f"sqlite:///{store}")
+        patch.setenv("BEHAVIORLAB_ROOT", str(root))
+        assert train_small_version(small_sim_dir)["promoted"]
+    return store
+
+
+@pytest.fixture
+def registered(registered_store, mlflow_store):
+    """This test's store starts as a copy of the registered one (artifacts stay shared)."""
+    shutil.copy(registered_store, mlflow_store.removeprefix("sqlite:///"))
+    mlflow.set_tracking_uri(mlflow_store)
+    mlflow.set_registry_uri(mlflow_store)
+
+
+def test_scores_are_the_same_on_duckdb_and_spark(registered, small_sim_dir, spark_engine, tmp_path):
     duckdb_path, spark_path = tmp_path / "duckdb.parquet", tmp_path / "spark.parquet"
     on_duckdb = score.run(score_config(small_sim_dir, duckdb_path))
     on_spark = score.run(score_config(small_sim_dir, spark_path, *SPARK_SCORING))
@@ -220,6 +247,47 @@ def test_scores_are_the_same_on_duckdb_and_spark(small_sim_dir, spark_engine, tm
     for name, value in duckdb_metrics.items():  # drift on every row: fewer than the sample
         assert spark_metrics[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
     assert "drift.sample_rows" not in by_engine["spark"].data.tags
+
+
+def test_threshold_tiers_take_one_pass_and_drift_is_measured_on_a_sample(
+    registered, small_sim_dir, spark_engine, tmp_path
+):
+    model, spec = load_behavior_model("models:/churn-sim/1")
+    thresholds = {"mode": "thresholds", "high": 0.6, "medium": 0.3}
+    spec = spec | {"scoring": spec["scoring"] | {"tiers": thresholds}}
+    on_duckdb = open_dataset(compose_config("score", small_sim_overrides(small_sim_dir)))
+    on_spark = open_dataset(
+        compose_config("score", [*small_sim_overrides(small_sim_dir), *SPARK_SCORING])
+    )
+    cutoff = default_cutoff(on_duckdb.events)
+    snapshots = scoring_snapshots(on_duckdb.events, on_duckdb.customers, spec["task"], cutoff)
+    common = {  # several DuckDB partitions and several Arrow batches per Spark task
+        "chunk_size": 300,
+        "reason_tiers": ["high", "medium"],
+        "extra": {"model_version": "1"},
+        "psi_warn": 0.2,
+    }
+    duckdb_path, spark_path = tmp_path / "duckdb.parquet", tmp_path / "spark.parquet"
+    by_duckdb = score_to_file(
+        model, spec, on_duckdb.events, on_duckdb.customers, snapshots, duckdb_path,
+        progress=False, **common,
+    )  # fmt: skip
+    by_spark = score_on_spark(
+        model, spec, on_spark.events, on_spark.customers, snapshots, spark_path,
+        drift_rows=400, **common,
+    )  # fmt: skip
+
+    spark_scores = pd.read_parquet(spark_path).assign(scored_at=None)
+    duckdb_scores = pd.read_parquet(duckdb_path).assign(scored_at=None)
+    pdt.assert_frame_equal(
+        comparable(spark_scores), comparable(duckdb_scores), check_exact=False, rtol=1e-9, atol=1e-9
+    )
+    assert by_spark.tier_counts == by_duckdb.tier_counts
+    assert min(by_spark.tier_counts.values()) > 50
+    assert by_duckdb.partitions > 1
+    assert 300 < by_spark.drift_rows < 500 < by_spark.rows
+    assert sorted(by_spark.drift["feature"]) == sorted(by_duckdb.drift["feature"])
+    assert by_spark.drift["psi"].notna().all()
 
 
 def test_spark_scoring_refuses_a_csv_or_file_output_before_reading_data(
