@@ -11,6 +11,7 @@ import shutil
 import warnings
 from pathlib import Path
 
+import duckdb
 import ibis
 import mlflow
 import numpy as np
@@ -215,7 +216,9 @@ def registered(registered_store, mlflow_store):
 def test_scores_are_the_same_on_duckdb_and_spark(registered, small_sim_dir, spark_engine, tmp_path):
     duckdb_path, spark_path = tmp_path / "duckdb.parquet", tmp_path / "spark.parquet"
     on_duckdb = score.run(score_config(small_sim_dir, duckdb_path))
-    on_spark = score.run(score_config(small_sim_dir, spark_path, *SPARK_SCORING))
+    database = tmp_path / "scores.duckdb"
+    into_duckdb = f"output.duckdb={{database:'{database}',table:scores}}"
+    on_spark = score.run(score_config(small_sim_dir, spark_path, into_duckdb, *SPARK_SCORING))
 
     assert list(spark_path.glob("part-*.parquet"))  # a folder of Parquet files
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
@@ -226,6 +229,8 @@ def test_scores_are_the_same_on_duckdb_and_spark(registered, small_sim_dir, spar
         comparable(spark_scores), comparable(duckdb_scores), check_exact=False, rtol=1e-9, atol=1e-9
     )
     assert len(spark_scores) == on_spark["rows"] == on_duckdb["rows"] > 1000
+    with duckdb.connect(str(database), read_only=True) as con:
+        assert con.execute("select count(*) from scores").fetchone()[0] == len(spark_scores)
     assert spark_scores["reason_1"].notna().sum() > 100
     # both capacity boundaries fall inside a run of tied probabilities: the tie order matters
     assert partly_tied_boundaries(duckdb_scores) == ["high", "medium"]

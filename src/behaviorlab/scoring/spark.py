@@ -149,12 +149,10 @@ def capacity_boundaries(probability: np.ndarray, shares: Mapping[str, float], nt
             boundaries.append(Boundary(name, math.inf))
             continue
         value = float(ordered[n - end])
-        first, last = (
-            np.searchsorted(ordered, value, "left"),
-            np.searchsorted(ordered, value, "right"),
-        )
-        inside = end - (n - last)
-        key = () if inside == last - first else nth_tied(value, inside)
+        above = n - np.searchsorted(ordered, value, "right")
+        tied = n - above - np.searchsorted(ordered, value, "left")
+        inside = end - above
+        key = () if inside == tied else nth_tied(value, int(inside))
         boundaries.append(Boundary(name, value, *key))
     return tuple(boundaries)
 
