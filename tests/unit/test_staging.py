@@ -12,7 +12,7 @@ from pandas.testing import assert_frame_equal
 
 from behaviorlab.data import readers
 from behaviorlab.data.sources import load_dataset, load_events
-from behaviorlab.data.staging import staging_folder
+from behaviorlab.data.staging import staging_folder, staging_scope
 from behaviorlab.data.validation import DataQualityWarning
 from behaviorlab.errors import DataValidationError
 
@@ -120,3 +120,25 @@ def test_folders_of_dead_processes_are_removed(tmp_path):
     assert not abandoned.exists()
     assert mine.exists()
     assert mine.name.startswith(f"{os.getpid()}-")
+
+
+def test_a_scope_removes_only_the_folders_made_inside_it(tmp_path):
+    outer = staging_folder(tmp_path)
+    with staging_scope():
+        inner = staging_folder(tmp_path)
+        with staging_scope():
+            innermost = staging_folder(tmp_path)
+        assert not innermost.exists()
+        assert inner.exists()
+    assert not inner.exists()
+    assert outer.exists()
+
+
+def test_refused_data_leaves_no_staged_file(tmp_path):
+    log = raw_log()
+    log.loc[3, "user"] = None
+    path = tmp_path / "events.parquet"
+    log.to_parquet(path)
+    with pytest.raises(DataValidationError, match="customer_id"):
+        load_dataset(data_config(path), now=NOW, staging_root=tmp_path / "staging")
+    assert not list((tmp_path / "staging").rglob("*.parquet"))

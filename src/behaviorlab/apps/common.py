@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from hydra.errors import ConfigCompositionException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
+from behaviorlab.data.staging import staging_scope
 from behaviorlab.data.validation import DataQualityWarning
 from behaviorlab.errors import BehaviorlabError
 
@@ -162,13 +163,16 @@ def usage_message(error: Exception) -> str:
 def exit_on_user_error(run: Callable[..., Any]) -> Callable[..., Any]:
     """Print a BehaviorlabError as one line on stderr and exit 2 instead of a traceback.
 
+    The staged copies of the data a run made are removed when it ends, however it ends.
+
     An error that is not the user's (a failing model registry) sets its own ``exit_status``.
     """
 
     @functools.wraps(run)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         try:
-            return run(*args, **kwargs)
+            with staging_scope():
+                return run(*args, **kwargs)
         except BehaviorlabError as error:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(getattr(error, "exit_status", EXIT_USER_ERROR))

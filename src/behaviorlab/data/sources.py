@@ -5,7 +5,6 @@ block, ``validation:`` rules and, for built-in data, a ``simulate:`` block used 
 the files on first use. See ``behaviorlab.data.contract`` for the canonical columns.
 """
 
-import atexit
 import hashlib
 import shutil
 from collections.abc import Iterator, Mapping
@@ -83,7 +82,8 @@ def load_dataset(
     events lazily on ``engine`` (a private DuckDB connection by default).
 
     The events stream through validation into a Parquet file in a private folder under
-    ``staging_root`` (the system's temporary folder by default), removed when the process
+    ``staging_root`` (the system's temporary folder by default), removed at once if the
+    data is refused, else when the enclosing ``staging_scope`` (an app run) or the process
     ends. ``events: null`` is allowed for attribute-only problems: the customer table is
     the data.
     """
@@ -92,8 +92,11 @@ def load_dataset(
     staged = None
     if data_cfg.get("events"):
         folder = staging_folder(staging_root)
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        staged = stage_events(data_cfg["events"], folder / STAGED_NAME, now=now, rules=rules)
+        try:
+            staged = stage_events(data_cfg["events"], folder / STAGED_NAME, now=now, rules=rules)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
     customers = load_customers(
         data_cfg.get("customers"), events=staged.path if staged else None, rules=rules, now=now
     )

@@ -12,6 +12,8 @@ not depend on how rows are batched, so the value is stable across batch sizes, m
 and runs, and it changes with any value, column name or type.
 """
 
+import atexit
+import contextlib
 import hashlib
 import os
 import shutil
@@ -177,15 +179,42 @@ def rewrite_without(path: Path, dropped: set[int]) -> StagedEvents:
     return StagedEvents(path, staged.rows, staged.start, staged.end, staged.digest)
 
 
+CREATED: list[Path] = []
+
+
 def staging_folder(root: Path | None) -> Path:
-    """A private folder for this process's staged files, removed when the process ends.
+    """A private folder for staged files, removed at the end of the enclosing
+    ``staging_scope`` (every app run has one) or else when the process ends.
 
     Folders left by processes that died without cleaning up are removed first.
     """
     base = Path(root) if root else Path(tempfile.gettempdir()) / "behaviorlab-staging"
     base.mkdir(parents=True, exist_ok=True)
     remove_abandoned(base)
-    return Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base))
+    folder = Path(tempfile.mkdtemp(prefix=f"{os.getpid()}-", dir=base))
+    CREATED.append(folder)
+    return folder
+
+
+@contextlib.contextmanager
+def staging_scope() -> Iterator[None]:
+    """Remove the staging folders made inside the block when it ends, however it ends, so
+    a job leaves no staged copy of the data behind (folders made before it are kept)."""
+    first = len(CREATED)
+    try:
+        yield
+    finally:
+        remove_folders(first)
+
+
+def remove_folders(first: int = 0) -> None:
+    """Remove the staging folders made since the ``first``-th."""
+    for folder in CREATED[first:]:
+        shutil.rmtree(folder, ignore_errors=True)
+    del CREATED[first:]
+
+
+atexit.register(remove_folders)
 
 
 def remove_abandoned(base: Path) -> None:
