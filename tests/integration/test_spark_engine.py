@@ -20,8 +20,8 @@ import pandas.testing as pdt
 import pytest
 from mlflow.tracking import MlflowClient
 
-from behaviorlab.apps import score
-from behaviorlab.apps.common import open_dataset, to_plain
+from behaviorlab.apps import score, train
+from behaviorlab.apps.common import compose_app, open_dataset, to_plain
 from behaviorlab.data.simulator import write_simulation
 from behaviorlab.data.validation import DataQualityWarning
 from behaviorlab.engines import connect_engine, events_from_parquet
@@ -31,6 +31,11 @@ from behaviorlab.scoring.batch import default_cutoff, score_to_file, scoring_sna
 from behaviorlab.scoring.predict import tiers_by_capacity
 from behaviorlab.tracking.models import load_behavior_model
 from tests.helpers import compose_config, small_sim_overrides, train_small_version
+from tests.integration.test_bad_inputs import (
+    REFUSED,
+    assert_nothing_logged,
+    assert_one_error_line,
+)
 
 pytestmark = pytest.mark.slow
 SparkSession = pytest.importorskip(
@@ -346,3 +351,28 @@ def test_a_new_score_folder_replaces_the_old_one_whole(tmp_path):
     move_into_place(written, path)
     assert [p.name for p in path.iterdir()] == ["new.parquet"]
     assert [p.name for p in out.iterdir()] == ["scores.parquet"]
+
+
+# Validation on Spark --------------------------------------------------------------------------
+
+SPARK_REFUSED = ("missing_column", "unparseable_timestamps", "some_null_ids")
+
+
+@pytest.mark.parametrize("name", SPARK_REFUSED)
+def test_spark_jobs_refuse_bad_input_exactly_as_duckdb_jobs(
+    name, spark_engine, tmp_path, mlflow_store, capsys
+):
+    case = next(case for case in REFUSED if case.name == name)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    overrides = case.write(inputs)
+    refusals = {}
+    for engine in (["engine=duckdb"], SPARK_SCORING):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as stop:
+            train.run(compose_app("train", [*overrides, *engine]))
+        refusals[engine[0]] = (stop.value.code, capsys.readouterr().err)
+    assert_one_error_line(*refusals["engine=spark"], case.needles)
+    assert refusals["engine=spark"] == refusals["engine=duckdb"]
+    assert_nothing_logged(mlflow_store, tmp_path)
+    assert not list(tmp_path.rglob("*.parquet"))
