@@ -6,6 +6,7 @@ in production). The same feature definitions run on either. Spark is an optional
 (``pip install -e '.[spark]'``) and needs Java; it is imported only when asked for.
 """
 
+import logging
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,7 @@ def connect_spark(cfg: Mapping[str, Any]) -> ibis.BaseBackend:
             builder = builder.config(key, value)
         session = builder.getOrCreate()
     apply_runtime_settings(session, settings, explicit=cfg.get("conf") or {})
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     return ibis.pyspark.connect(session)
 
 
