@@ -30,6 +30,7 @@ class Inputs:
     customers: pd.DataFrame | None
     data_end: pd.Timestamp
     truth: pd.DataFrame | None = None
+    assignments: pd.DataFrame | None = None
 
     @property
     def cutoff(self) -> pd.Timestamp:
