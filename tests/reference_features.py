@@ -80,6 +80,23 @@ def rfm(pit: pd.DataFrame, purchase_events: list[str]) -> pd.DataFrame:
     return out.drop(columns=["first_day", "last_day", "first_event"])
 
 
+def bgnbd_inputs(pit: pd.DataFrame, purchase_events: list[str]) -> pd.DataFrame:
+    """lifetimes' T (first purchase day to the last day before the cutoff) and the mean of
+    the repeat purchase days' summed amounts (0 without a repeat day)."""
+    bought = pit[pit["event"].isin(purchase_events)].assign(
+        day=lambda f: f["timestamp"].dt.floor("D")
+    )
+    daily = bought.groupby([*KEYS, "day"], as_index=False)["amount"].sum()
+    first = daily.groupby(KEYS)["day"].transform("min")
+    last_day = (daily["cutoff"] - pd.Timedelta(microseconds=1)).dt.floor("D")
+    daily = daily.assign(t=(last_day - first) / DAY, repeat=daily["day"] > first)
+    g = daily.groupby(KEYS)
+    repeat_mean = daily[daily["repeat"]].groupby(KEYS)["amount"].mean()
+    out = pd.DataFrame({"bgnbd_t_days": g["t"].first()})
+    out["monetary_repeat_mean"] = repeat_mean.reindex(out.index).fillna(0.0)
+    return out.reset_index()
+
+
 def activity(pit: pd.DataFrame, windows: list[int], event_types: list[str]) -> pd.DataFrame:
     """Counts per window and type, and active days, from boolean masks."""
     parts = []
@@ -210,8 +227,13 @@ def reference_features(events: pd.DataFrame, snapshots: pd.DataFrame, spec: dict
     """The reference subset for a resolved spec, one row per snapshot (left join)."""
     pit = before_cutoff(events, snapshots)
     purchases = spec["purchase_events"]
+    rfm_params = spec["rfm"]
+    bgnbd = [bgnbd_inputs(pit, purchases)] if rfm_params.get("bgnbd") else []
+    if bgnbd and not rfm_params.get("monetary"):
+        bgnbd = [bgnbd[0].drop(columns="monetary_repeat_mean")]
     parts = [
         rfm(pit, purchases),
+        *bgnbd,
         activity(pit, spec["activity"]["windows"], spec["activity"]["event_types"]),
         trends(pit, spec["trends"]["windows"], spec["trends"]["slope_weeks"]),
         gaps(pit, purchases),

@@ -56,6 +56,7 @@ def snapshots_at(cutoff: pd.Timestamp) -> pd.DataFrame:
 
 SPEC = {
     "windows": [1, 7, 30],
+    "rfm": {"bgnbd": True},
     "activity": {"event_types": VOCAB},
     "trends": {"windows": [1, 7], "slope_weeks": 4},
     "funnel": {"windows": [1, 30]},
@@ -138,6 +139,7 @@ TRAIN_TASK = {
 }
 TRAIN_SPEC = {
     "windows": [1, 7, 30],
+    "rfm": {"bgnbd": True},
     "activity": {"top_k": 3},
     "trends": {"windows": [1, 7], "slope_weeks": 4},
     "funnel": {"windows": [1, 30]},

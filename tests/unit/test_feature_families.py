@@ -15,6 +15,7 @@ import pytest
 from behaviorlab.errors import ConfigError
 from behaviorlab.features.builder import build_features
 from behaviorlab.features.spec import FAMILIES, feature_columns, resolve_feature_spec
+from tests.reference_features import random_event_log, reference_features
 
 CUTOFF = pd.Timestamp("2024-03-01")
 NAN = float("nan")
@@ -93,6 +94,60 @@ def test_rfm_counts_same_day_purchases_once():
         }
     )
     pdt.assert_frame_equal(got, want)
+
+
+def test_rfm_bgnbd_inputs_follow_lifetimes_conventions():
+    """T runs from the first purchase day to the day before the cutoff; the repeat spend
+    sums each repeat day's purchases and leaves out the first day."""
+    rows = [
+        *ROWS,
+        ("e", "2024-02-10 09:00", "purchase", 5.0),  # a single purchase day: repeat spend 0
+        ("e", "2024-02-10 21:00", "purchase", 7.0),
+    ]
+    got = build(only("rfm", bgnbd=True), rows=rows, ids=["a", "b", "e"])
+    assert got.columns[-2:].tolist() == ["bgnbd_t_days", "monetary_repeat_mean"]
+    want = expected(
+        {"bgnbd_t_days": [59.0, NAN, 19.0], "monetary_repeat_mean": [30.0, NAN, 0.0]},
+        ids=["a", "b", "e"],
+    )
+    pdt.assert_frame_equal(got[want.columns], want)
+
+
+def test_rfm_bgnbd_t_counts_the_cutoff_day_for_a_cutoff_within_a_day():
+    rows = [
+        ("a", "2024-02-28 10:00", "purchase", 4.0),
+        ("a", "2024-03-01 08:00", "purchase", 6.0),
+        ("a", "2024-03-01 09:00", "purchase", 1.0),
+        ("a", "2024-03-01 13:00", "purchase", 50.0),  # after the cutoff: not seen
+    ]
+    events = events_of(rows)
+    resolved = resolve_feature_spec(only("rfm", bgnbd=True), events, None)
+    snapshots = snapshots_of(["a"]).assign(cutoff=CUTOFF + pd.Timedelta(hours=12))
+    got = build_features(events, None, snapshots, resolved).iloc[0]
+    assert (got["t_days"], got["bgnbd_t_days"]) == (2.5, 2.0)
+    assert (got["frequency"], got["monetary_repeat_mean"]) == (1.0, 7.0)
+
+
+def test_rfm_bgnbd_inputs_equal_the_pandas_reference_at_several_cutoffs():
+    events = random_event_log(n_customers=60, n_events=3000, seed=11)
+    stamps = ["2024-03-01", "2024-06-15 12:00", "2024-11-30 06:00"]
+    ids = sorted(events["customer_id"].unique())
+    snapshots = pd.DataFrame(
+        {
+            "customer_id": pd.array([c for c in ids for _ in stamps], dtype="str"),
+            "cutoff": pd.Series(
+                pd.to_datetime(stamps * len(ids), format="ISO8601"), dtype="datetime64[us]"
+            ),
+        }
+    )
+    resolved = resolve_feature_spec(only("rfm", bgnbd=True), events, None)
+    got = build_features(events, None, snapshots, resolved)
+    want = reference_features(events, snapshots, resolved)
+    columns = ["customer_id", "cutoff", "bgnbd_t_days", "monetary_repeat_mean"]
+    assert got["monetary_repeat_mean"].gt(0).sum() > 10  # repeat buyers are exercised
+    order = ["customer_id", "cutoff"]
+    got = got[columns].sort_values(order, ignore_index=True)
+    pdt.assert_frame_equal(got, want[columns].sort_values(order, ignore_index=True), rtol=1e-9)
 
 
 def test_rfm_without_amounts_has_no_monetary_columns():

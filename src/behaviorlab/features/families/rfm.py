@@ -1,15 +1,24 @@
 """RFM and BG/NBD summaries over purchase occasions (distinct purchase days).
 
-Same-day purchases count once, as in the BG/NBD literature: frequency is the number of
-repeat purchase days, recency (BG/NBD) the days from the first to the last purchase day,
-T the days from the first purchase day to the cutoff. ``recency_days`` is the days from the
-last purchase day to the cutoff; tenure the days since the first event of any kind.
+Purchase days: several purchases on one calendar day are one occasion. ``frequency`` is
+the number of repeat purchase days, ``bgnbd_recency_days`` the days from the first to the
+last purchase day, ``t_days`` the days from the midnight starting the first purchase day to
+the cutoff and ``recency_days`` from the midnight starting the last purchase day to it.
+The monetary columns are per purchase event (same-day purchases counted separately, the
+first purchase included); tenure is the days since the first event of any kind.
+
+With ``bgnbd: true`` the family adds the BG/NBD, Pareto/NBD and Gamma-Gamma inputs as the
+lifetimes package defines them (``calibration_and_holdout_data`` with ``freq='D'`` and
+the calibration period ending the day before the cutoff): ``bgnbd_t_days`` (T: days from
+the first purchase day to the last day before the cutoff; ``t_days`` - 1 for a midnight
+cutoff) and, with amounts, ``monetary_repeat_mean`` (the mean of the repeat purchase days'
+summed amounts, 0 without a repeat day).
 """
 
 import ibis
 
 from behaviorlab.data.contract import AMOUNT
-from behaviorlab.features.engine import AGE_US, day_age
+from behaviorlab.features.engine import AGE_US, MICROS_PER_DAY, SID, day_age
 from behaviorlab.features.families.common import (
     KEYS,
     Sources,
@@ -20,12 +29,21 @@ from behaviorlab.features.families.common import (
 )
 
 MONETARY = ("monetary_total", "monetary_mean", "monetary_max")
+DAY = "day_us"
+SPEND = "spend"
 
 
 def columns(p: dict) -> list[str]:
-    """Recency, frequency, T, tenure, purchase days and (with amounts) monetary values."""
+    """Recency, frequency, T, tenure, purchase days, (with amounts) monetary values and,
+    with ``bgnbd``, lifetimes' T and repeat spend."""
     names = ["recency_days", "frequency", "bgnbd_recency_days", "t_days", "tenure_days"]
-    return [*names, "purchase_days", *(MONETARY if p.get("monetary") else ())]
+    names += ["purchase_days", *(MONETARY if p.get("monetary") else ())]
+    return [*names, *(bgnbd_columns(p) if p.get("bgnbd") else ())]
+
+
+def bgnbd_columns(p: dict) -> list[str]:
+    """lifetimes' T and (with amounts) its Gamma-Gamma spend input."""
+    return ["bgnbd_t_days", *(["monetary_repeat_mean"] if p.get("monetary") else [])]
 
 
 def zero_filled(p: dict) -> list[str]:
@@ -75,19 +93,66 @@ def purchases(pit: ibis.Table, p: dict) -> ibis.Table:
     return agg.select(*KEYS, **derived)
 
 
+def purchase_days(pit: ibis.Table, purchase_events: list[str], monetary: bool) -> ibis.Table:
+    """One row per snapshot and purchase day: the day's age and (with amounts) its summed
+    spend, 0 for a day whose amounts are all missing (as pandas sums them in lifetimes)."""
+    bought = pit.filter(is_event(pit, purchase_events))
+    metrics = {SPEND: bought[AMOUNT].sum().coalesce(0.0)} if monetary else {}
+    return bought.group_by([*KEYS, day_age(bought).name(DAY)]).aggregate(**metrics)
+
+
+def bgnbd_summary(pit: ibis.Table, purchase_events: list[str], monetary: bool) -> ibis.Table:
+    """Per snapshot with a purchase, lifetimes' calibration summary (``freq='D'``, the
+    period ending the day before the cutoff): ``frequency``, ``recency``, ``T`` in days
+    and, with amounts, ``monetary_value``.
+
+    T counts whole days from the first purchase day to the day holding the instant before
+    the cutoff: ceil(first day's age) - 1, computed in integer microseconds. The repeat
+    days' mean spend is every day's spend less the first day's, over the repeat days.
+    """
+    days = purchase_days(pit, purchase_events, monetary)
+    metrics = {"n_days": days.count(), "oldest": days[DAY].max(), "newest": days[DAY].min()}
+    if monetary:
+        metrics |= {"total": days[SPEND].sum(), "first": days[SPEND].argmax(days[DAY])}
+    agg = days.group_by(KEYS).aggregate(**metrics)
+    repeats = agg["n_days"] - 1
+    summary = {
+        "frequency": repeats.cast("float64"),
+        "recency": in_days(agg["oldest"] - agg["newest"]),
+        "T": ((agg["oldest"] - 1) // MICROS_PER_DAY).cast("float64"),
+    }
+    if monetary:
+        mean = (agg["total"] - agg["first"]) / repeats
+        summary["monetary_value"] = ibis.ifelse(repeats > 0, mean, 0.0)
+    return agg.select(*KEYS, **summary)
+
+
+def bgnbd_inputs(pit: ibis.Table, p: dict) -> ibis.Table:
+    """lifetimes' T and repeat spend under this family's names."""
+    monetary = bool(p.get("monetary"))
+    summary = bgnbd_summary(pit, p["purchase_events"], monetary)
+    names = {"bgnbd_t_days": summary["T"]}
+    if monetary:
+        names["monetary_repeat_mean"] = summary["monetary_value"]
+    return summary.select(SID, **names)
+
+
 def tables(src: Sources, p: dict) -> list[ibis.Table]:
     """Tenure over all events; the rest from purchase events."""
-    return [tenure(src.pit), purchases(src.pit, p)]
+    parts = [tenure(src.pit), purchases(src.pit, p)]
+    return [*parts, *([bgnbd_inputs(src.pit, p)] if p.get("bgnbd") else [])]
 
 
 def descriptions(p: dict) -> dict[str, dict]:
     """A person's reading of each column (see ``common.described``)."""
     none = "no purchase yet"
     table = {
-        "recency_days": described("days since the last purchase", "days", none),
+        "recency_days": described("days since the last purchase day", "days", none),
         "frequency": described("repeat purchase days", "count", none),
-        "bgnbd_recency_days": described("days between the first and last purchase", "days", none),
-        "t_days": described("days since the first purchase", "days", none, calendar=True),
+        "bgnbd_recency_days": described(
+            "days between the first and last purchase days", "days", none
+        ),
+        "t_days": described("days since the first purchase day", "days", none, calendar=True),
         "tenure_days": described(
             "days since the first event", "days", "no event yet", calendar=True
         ),
@@ -95,5 +160,14 @@ def descriptions(p: dict) -> dict[str, dict]:
         "monetary_total": described("spent in all", "amount", none),
         "monetary_mean": described("spent per purchase on average", "amount", none),
         "monetary_max": described("spent on the largest purchase", "amount", none),
+        "bgnbd_t_days": described(
+            "days from the first purchase day to the day before the cutoff (BG/NBD T)",
+            "days",
+            none,
+            calendar=True,
+        ),
+        "monetary_repeat_mean": described(
+            "spent per repeat purchase day on average (0 without a repeat day)", "amount", none
+        ),
     }
     return {name: table[name] for name in columns(p)}
