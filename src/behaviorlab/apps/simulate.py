@@ -1,7 +1,7 @@
 """behaviorlab-simulate: write simulated events, customers and truth as Parquet files."""
 
 import hydra
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from behaviorlab.apps.checks import SIMULATE_RULES, check_config
 from behaviorlab.apps.common import CONF_DIR, entry_point, exit_on_user_error
@@ -22,6 +22,7 @@ def run(cfg: DictConfig) -> dict:
         oracle_cutoff=None if cfg.oracle_cutoff is None else str(cfg.oracle_cutoff),
         chunk_customers=int(cfg.chunk_customers),
         horizon_days=int(cfg.horizon_days),
+        intervention=OmegaConf.to_container(cfg.intervention) if cfg.intervention else None,
     )
 
 

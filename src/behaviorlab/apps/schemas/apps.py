@@ -10,6 +10,7 @@ from behaviorlab.apps.schemas.groups import (
     DataConfig,
     EngineConfig,
     FeaturesConfig,
+    InterventionConfig,
     ModelConfig,
     PathsConfig,
     RegistryConfig,
@@ -123,6 +124,8 @@ class ScoreOutputConfig:
 @dataclass
 class ScoreConfig:
     registered_model: str = MISSING
+    clv_model: str | None = MISSING
+    rank_by: str = MISSING
     cutoff: str | None = MISSING
     window_days: int | None = MISSING
     partition_customers: int = MISSING
@@ -173,6 +176,7 @@ class SimulateConfig:
     horizon_days: int = MISSING
     out_dir: str = MISSING
     chunk_customers: int = MISSING
+    intervention: InterventionConfig | None = None
     paths: PathsConfig = MISSING
 
 

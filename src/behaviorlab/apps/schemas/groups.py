@@ -64,12 +64,26 @@ class ValidationConfig:
 
 
 @dataclass
+class InterventionConfig:
+    """A simulated experiment (data/simulator/intervention.py): who, when, what changes."""
+
+    date: str = MISSING
+    share: float = 0.5
+    target: str = "churn"
+    factor: float = 1.0
+    days: int = 30
+    lookback_days: int = 30
+    only: dict[str, Any] | None = None
+
+
+@dataclass
 class SimulateDataConfig:
     out_dir: str = MISSING
     n_customers: int = MISSING
     seed: int = MISSING
     start: str = MISSING
     end: str = MISSING
+    intervention: InterventionConfig | None = None
 
 
 @dataclass
@@ -78,6 +92,7 @@ class DataConfig:
     path: str | None = MISSING
     events: SourceConfig | None = MISSING
     customers: SourceConfig | None = MISSING
+    assignments: SourceConfig | None = None
     validation: ValidationConfig = MISSING
     simulate: SimulateDataConfig | None = MISSING
 

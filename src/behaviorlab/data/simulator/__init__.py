@@ -26,12 +26,17 @@ so the output does not depend on how the writing is chunked):
    ``oracle_churn`` = P(no event in [cutoff, cutoff + horizon)) and ``oracle_conversion`` =
    P(an upgrade in that window), given the customer's rates and latent state at the cutoff,
    in closed form (``oracle``). NaN before signup; conversion NaN once converted.
+7. Optionally (``intervention``) a randomised experiment with a known effect: at a date,
+   customers seen recently go to treatment or control; treated customers live with one
+   rate changed from then on. ``assignments.parquet`` holds the groups and
+   ``intervention_truth.parquet`` the oracle outcomes under both groups (``intervention``).
 
 The period is [start, end): no event at or after ``end``.
 """
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,14 +53,26 @@ from behaviorlab.data.simulator.blocks import (
     generate_block,
     resolve_period,
 )
+from behaviorlab.data.simulator.intervention import (
+    Intervention,
+    resolve_intervention,
+    summarise_effects,
+)
 from behaviorlab.data.simulator.sessions import MICROSECONDS_PER_DAY
 from behaviorlab.errors import ConfigError
 
-__all__ = ["BLOCK_CUSTOMERS", "SimulatedData", "simulate", "write_simulation"]
+__all__ = [
+    "BLOCK_CUSTOMERS",
+    "INTERVENTION_FILES",
+    "SimulatedData",
+    "simulate",
+    "write_simulation",
+]
 
 DEFAULT_HORIZON_DAYS = 30
 DEFAULT_CHUNK_CUSTOMERS = 50_000
 FILES = ("events", "customers", "truth")
+INTERVENTION_FILES = ("assignments", "intervention_truth")
 
 
 @dataclass(frozen=True)
@@ -66,6 +83,8 @@ class SimulatedData:
     customers: pd.DataFrame
     truth: pd.DataFrame
     summary: dict
+    assignments: pd.DataFrame | None = None
+    intervention_truth: pd.DataFrame | None = None
 
 
 def id_width(n_customers: int) -> int:
@@ -81,11 +100,32 @@ def check_size(n_customers: int, chunk_customers: int = DEFAULT_CHUNK_CUSTOMERS)
         raise ConfigError(f"simulate: chunk_customers must be at least 1, got {chunk_customers}")
 
 
-def iter_blocks(n_customers: int, seed: int, period: Period, blocks: range):
+def iter_blocks(
+    n_customers: int,
+    seed: int,
+    period: Period,
+    blocks: range,
+    intervention: Intervention | None = None,
+):
     """Generate the given blocks in order."""
     width = id_width(n_customers)
     for block in blocks:
-        yield generate_block(seed, block, n_customers, width, period)
+        yield generate_block(seed, block, n_customers, width, period, intervention)
+
+
+def output_files(intervention: Intervention | None) -> tuple[str, ...]:
+    """The tables written: the experiment's two only when there is one."""
+    return FILES if intervention is None else (*FILES, *INTERVENTION_FILES)
+
+
+def summarise_all(
+    tallies: list[dict], period: Period, start: str, end: str, intervention: Intervention | None
+) -> dict:
+    """The summary, with the experiment's sizes and true effects when there is one."""
+    summary = summarise(tallies, period, start, end)
+    if intervention is None:
+        return summary
+    return {**summary, **summarise_effects(tallies, intervention)}
 
 
 def summarise(tallies: list[dict], period: Period, start: str, end: str) -> dict:
@@ -122,17 +162,19 @@ def simulate(
     end: str,
     oracle_cutoff: str | None = None,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
+    intervention: Mapping | None = None,
 ) -> SimulatedData:
     """Simulate in memory; the same arguments always give the same frames."""
     check_size(n_customers)
     period = resolve_period(start, end, oracle_cutoff, horizon_days)
+    trial = resolve_intervention(intervention, period.origin, period.start, period.end)
     n_blocks = math.ceil(n_customers / BLOCK_CUSTOMERS)
-    blocks: list[Block] = list(iter_blocks(n_customers, seed, period, range(n_blocks)))
+    blocks: list[Block] = list(iter_blocks(n_customers, seed, period, range(n_blocks), trial))
     frames = {
         name: pa.concat_tables([getattr(block, name) for block in blocks]).to_pandas()
-        for name in FILES
+        for name in output_files(trial)
     }
-    summary = summarise([block.tally for block in blocks], period, start, end)
+    summary = summarise_all([block.tally for block in blocks], period, start, end, trial)
     return SimulatedData(**frames, summary=summary)
 
 
@@ -145,28 +187,32 @@ def write_simulation(
     oracle_cutoff: str | None = None,
     chunk_customers: int = DEFAULT_CHUNK_CUSTOMERS,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
+    intervention: Mapping | None = None,
 ) -> dict:
-    """Write events/customers/truth.parquet into ``out_dir``, ``chunk_customers`` at a time.
+    """Write events/customers/truth.parquet into ``out_dir``, ``chunk_customers`` at a time,
+    and with an ``intervention`` also assignments/intervention_truth.parquet.
 
     Memory is bounded by one chunk (rounded up to whole blocks of BLOCK_CUSTOMERS). The data
     are the same as ``simulate`` gives for the same arguments, whatever ``chunk_customers``;
     the files are byte-identical for the same arguments and chunk size. Each file is written
-    under a temporary name and renamed into place only when all three are complete.
+    under a temporary name and renamed into place only when all of them are complete.
     """
     check_size(n_customers, chunk_customers)
     period = resolve_period(start, end, oracle_cutoff, horizon_days)
+    trial = resolve_intervention(intervention, period.origin, period.start, period.end)
+    files = output_files(trial)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     n_blocks = math.ceil(n_customers / BLOCK_CUSTOMERS)
     per_chunk = math.ceil(chunk_customers / BLOCK_CUSTOMERS)
-    temporary = {name: out / f".{name}.parquet.tmp-{os.getpid()}" for name in FILES}
+    temporary = {name: out / f".{name}.parquet.tmp-{os.getpid()}" for name in files}
     writers: dict[str, pq.ParquetWriter] = {}
     tallies = []
     try:
         for first in range(0, n_blocks, per_chunk):
             chunk = range(first, min(first + per_chunk, n_blocks))
-            blocks = list(iter_blocks(n_customers, seed, period, chunk))
-            for name in FILES:
+            blocks = list(iter_blocks(n_customers, seed, period, chunk, trial))
+            for name in files:
                 table = pa.concat_tables([getattr(block, name) for block in blocks])
                 if name not in writers:
                     writers[name] = pq.ParquetWriter(temporary[name], table.schema)
@@ -174,11 +220,11 @@ def write_simulation(
             tallies.extend(block.tally for block in blocks)
         for writer in writers.values():
             writer.close()
-        for name in FILES:
+        for name in files:
             os.replace(temporary[name], out / f"{name}.parquet")
     finally:
-        for name in FILES:
+        for name in files:
             if name in writers:
                 writers[name].close()
             temporary[name].unlink(missing_ok=True)
-    return {**summarise(tallies, period, start, end), "out_dir": str(out)}
+    return {**summarise_all(tallies, period, start, end, trial), "out_dir": str(out)}

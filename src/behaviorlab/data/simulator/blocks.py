@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from behaviorlab.data import contract
+from behaviorlab.data.simulator import intervention as trial
 from behaviorlab.data.simulator import params
 from behaviorlab.data.simulator.clock import Clock, build_clock
 from behaviorlab.data.simulator.oracle import churn_probability, conversion_probability
@@ -60,6 +61,8 @@ class Block:
     customers: pa.Table
     truth: pa.Table
     tally: dict
+    assignments: pa.Table | None = None
+    intervention_truth: pa.Table | None = None
 
 
 def parse_time(value: str, name: str) -> pd.Timestamp:
@@ -269,16 +272,83 @@ def truth_table(life: Life, truth: Truth, ids: pa.Array, period: Period) -> pa.T
     )
 
 
-def generate_block(seed: int, block: int, n_customers: int, width: int, period: Period) -> Block:
+def intervene(
+    seed: int, block: int, life: Life, period: Period, intervention: trial.Intervention
+) -> tuple[Life, trial.Assignment]:
+    """Assign the block's eligible customers and relive the treated from the date on.
+
+    Assignment and the treated customers' new lives draw from streams of their own, so the
+    block's stream, and with it every control customer's events, is untouched.
+    """
+    population, clock = life.population, period.clock
+    upgrade = life.events.code == params.EVENT_CODE["upgrade"]
+    converted_us = np.full(len(population), -1, dtype=np.int64)
+    converted_us[life.events.owner[upgrade]] = life.events.timestamp[upgrade]
+    assignment = trial.assign(
+        trial.stream(seed, block, trial.ASSIGNMENT_STREAM),
+        population,
+        life.paths,
+        life.events,
+        converted_us,
+        clock,
+        intervention,
+    )
+    who, paths, sessions, events, churn = trial.relive(
+        trial.stream(seed, block, trial.TREATMENT_STREAM),
+        population,
+        assignment,
+        converted_us,
+        clock,
+        intervention,
+        period.end,
+    )
+    at = clock.to_activity(intervention.day + population.offset)
+    merged_sessions, merged_events = trial.splice_activity(
+        life.sessions, life.events, sessions, events, who, intervention.day, len(population)
+    )
+    lives_on = life.churn.copy()
+    lives_on[who] = churn
+    if period.cutoff >= intervention.day:
+        population = trial.blend(
+            population, trial.treat(population, intervention), assignment.treated
+        )
+    relived = Life(
+        population=population,
+        paths=trial.splice_paths(life.paths, paths, who, at),
+        sessions=merged_sessions,
+        events=merged_events,
+        signup=life.signup,
+        churn=lives_on,
+    )
+    return relived, assignment
+
+
+def generate_block(
+    seed: int,
+    block: int,
+    n_customers: int,
+    width: int,
+    period: Period,
+    intervention: trial.Intervention | None = None,
+) -> Block:
     """Simulate customers [block * BLOCK_CUSTOMERS, ...) and build their tables."""
     first = block * BLOCK_CUSTOMERS
     n = min(BLOCK_CUSTOMERS, n_customers - first)
     life = simulate_life(block_generator(seed, block), n, period)
-    truth = derive_truth(life, period)
     ids = customer_ids(first, n, width)
+    extra, effects = {}, {}
+    if intervention is not None:
+        life, assignment = intervene(seed, block, life, period, intervention)
+        extra = {
+            "assignments": trial.assignments_table(ids, assignment, period.origin, intervention),
+            "intervention_truth": trial.truth_table(ids, assignment, period.origin, intervention),
+        }
+        effects = trial.tally_effects(assignment, intervention)
+    truth = derive_truth(life, period)
     return Block(
         events=events_table(life, ids, period.origin),
         customers=customers_table(life, ids, period.origin),
         truth=truth_table(life, truth, ids, period),
-        tally=count_labels(life, truth, period),
+        tally={**count_labels(life, truth, period), **effects},
+        **extra,
     )
