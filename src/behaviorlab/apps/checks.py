@@ -325,6 +325,25 @@ def model_reference(value: Any) -> str | None:
     return f"must be name@alias, name/version (a number >= 1) or name, got {text!r}"
 
 
+def event_name(value: Any) -> str | None:
+    return None if isinstance(value, str) and value else f"must be an event name, got {value!r}"
+
+
+def model_name(value: Any) -> str | None:
+    """A registered model's name: the part before `@` or `/` in a reference."""
+    text = str(value or "")
+    if text and "@" not in text and "/" not in text:
+        return None
+    return f"must be a model name without @ or /, got {text!r}"
+
+
+def value_ranking(config: Any) -> str | None:
+    """Capacity tiers rank by value at risk only when a CLV model values the customers."""
+    if config.get("rank_by") == "value_at_risk" and not config.get("clv_model"):
+        return "rank_by value_at_risk needs clv_model (a registered CLV model, e.g. clv-sim)"
+    return None
+
+
 def promote_version(value: Any) -> str | None:
     text = str(value)
     if text and ("/" not in text and "@" not in text) and (not text.isdigit() or int(text) >= 1):
@@ -485,6 +504,9 @@ SCORE_RULES: dict[str, Check] = {
     "psi_warn": number(0, low_open=True),
     "output.path": output_file(*SCORE_SUFFIXES),
     "output.duckdb": duckdb_output,
+    "clv_model": optional(model_reference),
+    "rank_by": one_of("probability", "value_at_risk"),
+    "": value_ranking,
     **DATA_RULES,
     **TRACKING_RULES,
 }
@@ -516,6 +538,22 @@ ANALYZE_RULES: dict[str, Check] = {
     "analysis.clusters.stability_seeds": integer(1),
     "analysis.clusters.sample_size": integer(3),
     "analysis.clusters.sample": integer(1),
+    **DATA_RULES,
+    **TRACKING_RULES,
+}
+
+CLV_RULES: dict[str, Check] = {
+    "transactions_model": one_of("pareto_nbd", "bg_nbd"),
+    "penalizer": number(0),
+    "spend_penalizer": number(0),
+    "purchase_events": each(event_name, at_least=1),
+    "cutoff": optional(date),
+    "holdout_days": optional(integer(1)),
+    "horizon_days": integer(1),
+    "months": integer(1),
+    "monthly_discount": number(0),
+    "margin": number(0, 1, low_open=True),
+    "registered_model": model_name,
     **DATA_RULES,
     **TRACKING_RULES,
 }
