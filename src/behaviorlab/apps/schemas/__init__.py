@@ -8,6 +8,7 @@ fails at start with Hydra's message naming the key.
 from hydra.core.config_store import ConfigStore
 
 from behaviorlab.apps.schemas.apps import APP_SCHEMAS, TrainConfig
+from behaviorlab.apps.schemas.clv import ClvConfig
 from behaviorlab.apps.schemas.groups import GROUP_SCHEMAS
 
 __all__ = ["TrainConfig", "register_schemas"]
@@ -18,6 +19,7 @@ def register_schemas() -> None:
     store = ConfigStore.instance()
     for name, node in APP_SCHEMAS.items():
         store.store(name=name, node=node)
+    store.store(name="clv_schema", node=ClvConfig)
     for group, schemas in GROUP_SCHEMAS.items():
         for name, node in schemas.items():
             store.store(group=group, name=name, node=node)
