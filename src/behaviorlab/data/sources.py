@@ -1,8 +1,9 @@
 """Load a data config's events and customers as validated canonical frames.
 
 A data config (``conf/data/*.yaml``) has an ``events:`` block, an optional ``customers:``
-block, ``validation:`` rules and, for built-in data, a ``simulate:`` block used to generate
-the files on first use. See ``behaviorlab.data.contract`` for the canonical columns.
+block, an optional ``assignments:`` block (an experiment's groups), ``validation:`` rules
+and, for built-in data, a ``simulate:`` block used to generate the files on first use.
+See ``behaviorlab.data.contract`` for the canonical columns.
 """
 
 import hashlib
@@ -17,6 +18,9 @@ import pandas as pd
 import pyarrow as pa
 
 from behaviorlab.data.contract import (
+    ASSIGNED_AT,
+    ASSIGNMENT_OPTIONAL,
+    ASSIGNMENT_REQUIRED,
     CUSTOMER_ID,
     CUSTOMER_REQUIRED,
     EVENT,
@@ -40,8 +44,10 @@ from behaviorlab.data.staging import (
 )
 from behaviorlab.data.validation import (
     DEFAULT_RULES,
+    check_assignment_overlap,
     check_id_overlap,
     handle_duplicates,
+    validate_assignments,
     validate_customers,
     validate_event_rows,
 )
@@ -50,6 +56,7 @@ from behaviorlab.errors import ConfigError, DataValidationError
 
 EVENT_CONTRACT = (*EVENT_REQUIRED, *EVENT_OPTIONAL)
 CUSTOMER_CONTRACT = (*CUSTOMER_REQUIRED, SIGNUP_AT)
+ASSIGNMENT_CONTRACT = (*ASSIGNMENT_REQUIRED, *ASSIGNMENT_OPTIONAL)
 FINGERPRINT_LENGTH = 16
 
 
@@ -59,7 +66,8 @@ class Dataset:
 
     ``events`` is a lazy engine table over the staged canonical event log (``events_path``):
     queries read it where it lies and nothing proportional to its size is held in memory.
-    The customer table is small (one row per customer) and stays a pandas frame.
+    The customer and assignment tables are small (one row per customer) and stay pandas
+    frames; ``assignments`` is None when the config has no ``assignments:`` block.
     """
 
     name: str
@@ -70,6 +78,7 @@ class Dataset:
     data_end: pd.Timestamp
     event_rows: int = 0
     events_path: Path | None = None
+    assignments: pd.DataFrame | None = None
 
 
 def load_dataset(
@@ -102,18 +111,24 @@ def load_dataset(
     )
     if staged is None and customers is None:
         raise ConfigError("the data config has neither `events` nor `customers`")
+    assignments = load_assignments(data_cfg.get("assignments"), rules=rules, now=now)
+    if assignments is not None and staged is None:
+        raise ConfigError("`assignments` needs `events` to measure outcomes in")
     if staged is not None:
-        check_id_overlap(distinct_event_ids(staged.path), customers, rules)
+        event_ids = distinct_event_ids(staged.path)
+        check_id_overlap(event_ids, customers, rules)
+        check_assignment_overlap(event_ids, assignments)
     digest = staged.digest.copy() if staged else hashlib.sha256(b"none")
     return Dataset(
         name=data_cfg.get("name", "data"),
         events=open_events(engine, staged.path) if staged else None,
         customers=customers,
-        fingerprint=finish_fingerprint(digest, customers),
+        fingerprint=finish_fingerprint(digest, customers, assignments),
         data_start=staged.start if staged else pd.NaT,
         data_end=staged.end if staged else pd.NaT,
         event_rows=staged.rows if staged else 0,
         events_path=staged.path if staged else None,
+        assignments=assignments,
     )
 
 
@@ -142,7 +157,11 @@ def simulate_if_absent(data_cfg: Mapping) -> None:
     from behaviorlab.data.simulator import FILES, write_simulation
 
     out_dir = Path(simulate["out_dir"])
-    sources = {name: data_cfg.get(name) for name in ("events", "customers") if data_cfg.get(name)}
+    sources = {
+        name: data_cfg.get(name)
+        for name in ("events", "customers", "assignments")
+        if data_cfg.get(name)
+    }
     if not sources or not all(
         same_path(source.get("path"), out_dir / f"{name}.parquet")
         for name, source in sources.items()
@@ -246,6 +265,20 @@ def load_customers(
     return validate_customers(mapped, parse_rules(spec, rules), now=now, names=names)
 
 
+def load_assignments(
+    spec: Mapping | None, rules: Mapping | None = None, now: pd.Timestamp | None = None
+) -> pd.DataFrame | None:
+    """Read and validate an ``assignments:`` block (columns ``customer_id``, ``group``,
+    ``assigned_at``, optional ``variant``); None if unset."""
+    if not spec:
+        return None
+    names = source_names(spec.get("columns"), ASSIGNMENT_CONTRACT)
+    text_columns = [names[CUSTOMER_ID], names[ASSIGNED_AT]]
+    raw = read_table(spec, text_columns, "assignments")
+    mapped = map_columns(raw, names, ASSIGNMENT_REQUIRED, spec.get("columns"), "assignments")
+    return validate_assignments(mapped, parse_rules(spec, rules), now=now, names=names)
+
+
 def validity_names(spec: Mapping) -> dict[str, str]:
     """Contract name -> the user's column for the configured ``valid_from``/``valid_to``."""
     return {name: spec[name] for name in (VALID_FROM, VALID_TO) if spec.get(name)}
@@ -291,8 +324,13 @@ def parse_rules(spec: Mapping, rules: Mapping | None) -> dict:
     }
 
 
-def finish_fingerprint(digest: "hashlib._Hash", customers: pd.DataFrame | None) -> str:
-    """The data's content hash: the events' (already in ``digest``) then the customers'.
+def finish_fingerprint(
+    digest: "hashlib._Hash",
+    customers: pd.DataFrame | None,
+    assignments: pd.DataFrame | None = None,
+) -> str:
+    """The data's content hash: the events' (already in ``digest``), the customers', then
+    the assignments' when there are any (so data without them keeps its fingerprint).
 
     Used as a cache key and run tag, so it covers values, column names and dtypes.
     """
@@ -300,4 +338,7 @@ def finish_fingerprint(digest: "hashlib._Hash", customers: pd.DataFrame | None) 
         digest.update(b"none")
     else:
         update_digest(digest, customers, first=True)
+    if assignments is not None:
+        digest.update(b"assignments")
+        update_digest(digest, assignments, first=True)
     return digest.hexdigest()[:FINGERPRINT_LENGTH]

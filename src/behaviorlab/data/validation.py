@@ -5,7 +5,8 @@ DataValidationError naming the problem, the column (contract name and the user's
 the count and a few offending rows. Duplicate rows are not a failure: they are reported
 as a DataQualityWarning and dropped only when ``drop_duplicates`` is set. Customer-table
 ids are checked against the event ids, since a table that joins on nothing silently
-leaves every attribute feature missing.
+leaves every attribute feature missing. An experiment's assignment table (one group per
+customer, assigned in the past) must name customers of the events.
 """
 
 import re
@@ -19,17 +20,21 @@ from pandas.api import types
 
 from behaviorlab.data.contract import (
     AMOUNT,
+    ASSIGNED_AT,
+    ASSIGNMENT_REQUIRED,
     CUSTOMER_ID,
     CUSTOMER_REQUIRED,
     EVENT,
     EVENT_OPTIONAL,
     EVENT_REQUIRED,
+    GROUP,
     SESSION_ID,
     SIGNUP_AT,
     TIMESTAMP,
     TIMESTAMP_DTYPE,
     VALID_FROM,
     VALID_TO,
+    VARIANT,
 )
 from behaviorlab.errors import ConfigError, DataValidationError
 
@@ -143,6 +148,60 @@ def validate_customers(
     else:
         reject_repeated_ids(customers, label(CUSTOMER_ID))
     return customers
+
+
+def validate_assignments(
+    df: pd.DataFrame,
+    rules: Mapping | None = None,
+    now: pd.Timestamp | None = None,
+    names: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Return an experiment's assignments with canonical dtypes, one row per customer.
+
+    Each customer belongs to one group from one ``assigned_at`` on (not in the future);
+    ``variant`` (optional) refines the group. A customer in two groups, or assigned twice,
+    would make the comparison ambiguous.
+    """
+    rules = {**DEFAULT_RULES, **(rules or {})}
+    label = labeller(names)
+    reject_empty(df, "assignments")
+    require_columns(df, ASSIGNMENT_REQUIRED, "assignments")
+    coerced = {
+        column: coerce_text(df[column], label(column), allow_missing=column == VARIANT)
+        for column in (CUSTOMER_ID, GROUP, VARIANT)
+        if column in df.columns
+    }
+    assigned = parse_timestamps(
+        df[ASSIGNED_AT], label(ASSIGNED_AT), rules["timestamp_format"], rules["timezone"]
+    )
+    reject_future(assigned, label(ASSIGNED_AT), resolve_now(now), rules["future_tolerance"])
+    assignments = order_columns(
+        df.assign(**coerced, **{ASSIGNED_AT: assigned}), [*ASSIGNMENT_REQUIRED, VARIANT]
+    )
+    assignments = handle_duplicates(assignments, rules["drop_duplicates"], "assignments")
+    groups = assignments.groupby(CUSTOMER_ID)[GROUP].transform("nunique")
+    in_two = groups > 1
+    if in_two.any():
+        raise DataValidationError(
+            f"column {label(GROUP)} puts {count_phrase(in_two, len(assignments))} rows' "
+            f"customers in more than one group: "
+            f"{examples(assignments[CUSTOMER_ID] + ' -> ' + assignments[GROUP], in_two)}"
+        )
+    reject_repeated_ids(assignments, label(CUSTOMER_ID))
+    return assignments
+
+
+def check_assignment_overlap(event_ids: pd.DataFrame, assignments: pd.DataFrame | None) -> None:
+    """Assigned customers must appear in the events, or no outcome can be measured."""
+    if assignments is None:
+        return
+    found = assignments[CUSTOMER_ID].isin(event_ids[CUSTOMER_ID])
+    if not found.any():
+        raise DataValidationError(
+            f"assignments: none of the {len(assignments):,} assigned '{CUSTOMER_ID}' values "
+            f"appear in the events: assigned e.g. {id_examples(assignments[CUSTOMER_ID])}; "
+            f"event ids e.g. {id_examples(event_ids[CUSTOMER_ID])}"
+        )
 
 
 def parse_customer_times(

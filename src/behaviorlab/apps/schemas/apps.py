@@ -10,7 +10,6 @@ from behaviorlab.apps.schemas.groups import (
     DataConfig,
     EngineConfig,
     FeaturesConfig,
-    InterventionConfig,
     ModelConfig,
     PathsConfig,
     RegistryConfig,
@@ -176,7 +175,8 @@ class SimulateConfig:
     horizon_days: int = MISSING
     out_dir: str = MISSING
     chunk_customers: int = MISSING
-    intervention: InterventionConfig | None = None
+    # a simulated experiment; keys checked by data/simulator/intervention.py
+    intervention: Any = None
     paths: PathsConfig = MISSING
 
 

@@ -57,6 +57,7 @@ ASSIGNMENT_STREAM = 1
 TREATMENT_STREAM = 2
 TALLY_KEYS = ("assigned", "treated", "effect_sum", "effect_treated_sum")
 TREATMENT, CONTROL = "treatment", "control"
+KEYS = ("date", "share", "target", "factor", "days", "lookback_days", "only")
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,13 @@ def resolve_intervention(
     """Check an ``intervention:`` block against the period; None when it is unset."""
     if not spec:
         return None
+    unknown = sorted(set(spec) - set(KEYS))
+    if unknown:
+        raise ConfigError(
+            f"simulate.intervention: unknown key '{unknown[0]}'; known: {', '.join(KEYS)}"
+        )
+    if not spec.get("date"):
+        raise ConfigError("simulate.intervention.date is missing (the assignment date)")
     date = pd.Timestamp(spec["date"])
     if date != date.normalize():
         raise ConfigError(f"simulate.intervention.date {date} must be a midnight")
