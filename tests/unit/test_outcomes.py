@@ -50,6 +50,7 @@ def expected(outcome, pre, dtype):
             "group": ["treatment", "control", "control"],
             "outcome": pd.Series(outcome, dtype=dtype),
             "pre_outcome": pd.Series(pre, dtype=dtype),
+            "pre_active_days": [1, 1, 0],  # a on Feb 21, b on Feb 29 (Feb 19 is too early)
         }
     )
 

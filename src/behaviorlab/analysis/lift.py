@@ -258,11 +258,15 @@ def estimate_lift(
 
 
 def estimate_cuped_lift(
-    outcomes: pd.DataFrame, treatment: str, control: str, alpha: float = 0.05
+    outcomes: pd.DataFrame,
+    treatment: str,
+    control: str,
+    alpha: float = 0.05,
+    covariate: str = PRE_OUTCOME,
 ) -> tuple[dict, Cuped]:
     """Lift on CUPED-adjusted outcomes (Welch intervals; the adjusted values are continuous)."""
     pair = outcomes[outcomes[GROUP].isin([treatment, control])]
-    cuped = adjust_cuped(pair[OUTCOME], pair[PRE_OUTCOME])
+    cuped = adjust_cuped(pair[OUTCOME], pair[covariate])
     adjusted = pair.assign(adjusted=cuped.adjusted)
     lift = estimate_lift(adjusted, treatment, control, False, alpha, resamples=0, column="adjusted")
     return {**lift, "method": "cuped"}, cuped

@@ -27,7 +27,8 @@ def measure_outcomes(
     outcome_events: Sequence[str] | None = None,
     data_end: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """``customer_id, group, assigned_at, outcome, pre_outcome`` for every assigned customer.
+    """``customer_id, group, assigned_at, outcome, pre_outcome, pre_active_days`` for every
+    assigned customer (``pre_active_days``: days with any event before assignment).
 
     retention: any event in the window (churn is 1 - retention); conversion: any event named
     in ``outcome_events``; revenue: the summed amount (of ``outcome_events`` if given). When
@@ -52,7 +53,9 @@ def measure_outcomes(
     frame = query(
         f"""
         select a.{CUSTOMER_ID}, a."{GROUP}", a.{ASSIGNED_AT},
-               {outcome} as outcome, {pre} as pre_outcome
+               {outcome} as outcome, {pre} as pre_outcome,
+               count(distinct e.{TIMESTAMP}::date) filter (where e.{TIMESTAMP} < a.{ASSIGNED_AT})
+                   as pre_active_days
         from assignments a
         left join events e
           on e.{CUSTOMER_ID} = a.{CUSTOMER_ID}
