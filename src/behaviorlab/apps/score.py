@@ -1,5 +1,6 @@
 """behaviorlab-score: probability, tier, action and readable reasons for every eligible
-customer, from raw events at a cutoff or, for attribute-only models, from a customer table."""
+customer, from raw events at a cutoff or, for attribute-only models, from a customer table;
+with a CLV model also each customer's lifetime value and value at risk."""
 
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,17 @@ from behaviorlab.apps.common import (
     to_plain,
 )
 from behaviorlab.apps.schemas import register_schemas
+from behaviorlab.errors import ConfigError
 from behaviorlab.scoring.batch import (
     ScoringSummary,
     score_to_file,
     scoring_cutoff,
     scoring_snapshots,
 )
-from behaviorlab.scoring.predict import tier_levels
+from behaviorlab.scoring.customer_value import VALUE_AT_RISK, CustomerValue, FittedClv
+from behaviorlab.scoring.predict import check_ranking, tier_levels
 from behaviorlab.scoring.reasons import positive_outcomes
-from behaviorlab.tracking import models, runs
+from behaviorlab.tracking import clv_models, models, runs
 
 
 @entry_point
@@ -71,14 +74,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     version = models.resolve_reference(name, wanted, key="registered_model")
     model, spec = models.load_behavior_model(f"models:/{name}/{version}")
     check_reason_tiers(list(cfg.reason_tiers), tier_levels(spec["scoring"]["tiers"]))
+    spec = ranked_spec(spec, str(cfg.rank_by))
+    clv = load_clv_model(cfg.clv_model)
+    check_ranking(spec["scoring"]["tiers"], clv is not None)
     dataset = open_dataset(cfg)
+    if clv is not None and dataset.events is None:
+        raise ConfigError(
+            "clv_model values customers from their purchases: this data has no events"
+        )
     cutoff = scoring_cutoff(cfg.cutoff, dataset.events, spec["task"])
     snapshots = scoring_snapshots(
         dataset.events, dataset.customers, spec["task"], cutoff, cfg.window_days
     )
     extra = {"model_name": name, "model_version": version, "scored_at": pd.Timestamp.now("UTC")}
     path = Path(cfg.output.path)
-    summary = score_dataset(cfg, model, spec, dataset, snapshots, path, extra)
+    value = None if clv is None else CustomerValue(clv[2], cutoff)
+    summary = score_dataset(cfg, model, spec, dataset, snapshots, path, extra, value)
     if cfg.output.duckdb.database:
         load_into_duckdb(path, cfg.output.duckdb.database, cfg.output.duckdb.table)
     outcome = positive_outcomes(spec["task"])
@@ -91,9 +102,35 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         "cutoff": str(cutoff),
         "path": str(path),
     }
+    if clv is not None:
+        result |= {"clv_model_version": clv[1], "clv_total": summary.clv_total}
     log_scoring_run(tracking, cfg, name, version, cutoff, summary)
     print_summary(name, version, cutoff, path, summary, outcome)
     return result
+
+
+def ranked_spec(spec: dict, rank_by: str) -> dict:
+    """The model's spec with its tiers ranking customers as this job asks."""
+    scoring = spec["scoring"]
+    return spec | {"scoring": scoring | {"tiers": dict(scoring["tiers"]) | {"rank_by": rank_by}}}
+
+
+def load_clv_model(reference: str | None) -> tuple[str, str, FittedClv] | None:
+    """The CLV model ``clv_model`` names (name, version, fitted model); None without one.
+
+    Resolved like ``registered_model``, before any data is read."""
+    if not reference:
+        return None
+    name, wanted = parse_model_reference(str(reference))
+    version = models.resolve_reference(name, wanted, key="clv_model")
+    return name, version, clv_models.load_clv_model(f"models:/{name}/{version}")
+
+
+def spark_clv(value: Any) -> str | None:
+    """Spark scoring does not value customers yet."""
+    if value is None:
+        return None
+    return "is not supported with engine=spark: value customers with engine=duckdb"
 
 
 def spark_output(value: Any) -> str | None:
@@ -109,13 +146,16 @@ def spark_output(value: Any) -> str | None:
 def score_rules(engine_kind: str) -> dict:
     """The score app's checks; engine=spark writes a folder at output.path, not a file."""
     if engine_kind == "spark":
-        return SCORE_RULES | {"output.path": spark_output}
+        return SCORE_RULES | {"output.path": spark_output, "clv_model": spark_clv}
     return SCORE_RULES
 
 
-def score_dataset(cfg, model, spec, dataset, snapshots, path: Path, extra) -> ScoringSummary:
-    """Score on the configured engine: DuckDB partition by partition into one file, or
-    Spark into a folder of Parquet files (PySpark is imported only then)."""
+def score_dataset(
+    cfg, model, spec, dataset, snapshots, path: Path, extra, value: CustomerValue | None = None
+) -> ScoringSummary:
+    """Score on the configured engine: DuckDB partition by partition into one file (valuing
+    customers when a CLV model is given), or Spark into a folder of Parquet files (PySpark
+    is imported only then)."""
     common = {
         "chunk_size": int(cfg.chunk_size),
         "reason_tiers": list(cfg.reason_tiers),
@@ -132,6 +172,7 @@ def score_dataset(cfg, model, spec, dataset, snapshots, path: Path, extra) -> Sc
         **common,
         progress=bool(cfg.progress),
         partition_customers=int(cfg.partition_customers),
+        customer_value=value,
     )
 
 
@@ -162,6 +203,8 @@ def log_scoring_run(tracking, cfg, name, version, cutoff, summary) -> None:
                 "cutoff": cutoff,
                 "output": cfg.output.path,
                 "engine": cfg.engine.kind,
+                "clv_model": cfg.clv_model,
+                "rank_by": cfg.rank_by,
             }
         )
         runs.log_metrics(
@@ -169,10 +212,20 @@ def log_scoring_run(tracking, cfg, name, version, cutoff, summary) -> None:
             | {f"tier_{tier['tier']}": tier["customers"] for tier in summary.tiers}
             | {f"expected_{tier['tier']}": tier["expected"] for tier in summary.tiers}
             | {f"probability_{k}": v for k, v in summary.probability_quantiles.items()}
+            | value_metrics(summary)
         )
         if summary.drift is not None and not summary.drift.empty:
             runs.log_metrics({"psi_max": float(summary.drift["psi"].max())})
             runs.log_table(summary.drift, "drift/psi.csv")
+
+
+def value_metrics(summary: ScoringSummary) -> dict[str, float]:
+    """The customers' total CLV and the value at risk per tier, when they were valued."""
+    if summary.clv_total is None:
+        return {}
+    return {"clv_total": summary.clv_total} | {
+        f"{VALUE_AT_RISK}_{tier['tier']}": tier[VALUE_AT_RISK] for tier in summary.tiers
+    }
 
 
 def drift_sample_rows(summary: ScoringSummary) -> int | None:
@@ -186,9 +239,10 @@ def tier_lines(tiers: list[dict], outcome: str) -> list[str]:
     lines = []
     for tier in tiers:
         action = f" -> {tier['action']}" if tier["action"] else ""
+        value = f", value at risk {tier[VALUE_AT_RISK]:,.0f}" if VALUE_AT_RISK in tier else ""
         lines.append(
             f"{tier['tier']:>8}: {tier['customers']:>9,} customers, "
-            f"{tier['expected']:>9,.1f} expected {outcome}{action}"
+            f"{tier['expected']:>9,.1f} expected {outcome}{value}{action}"
         )
     return lines
 
@@ -204,6 +258,8 @@ def print_summary(name, version, cutoff, path, summary, outcome) -> None:
         f"  probability: mean {quantiles['mean']:.3f}, median {quantiles['p50']:.3f}, "
         f"p90 {quantiles['p90']:.3f}"
     )
+    if summary.clv_total is not None:
+        print(f"  customer lifetime value: total {summary.clv_total:,.0f}")
     sampled = drift_sample_rows(summary)
     if summary.drift is not None and sampled is not None:
         print(f"  drift measured on a sample of {sampled:,} of {summary.rows:,} customers")

@@ -2,7 +2,10 @@
 model's own spec, one partition of customers at a time.
 
 The inputs are split once by a hash of the customer id (scoring/partitions.py), so memory
-stays bounded by the partition size whatever the number of customers or events.
+stays bounded by the partition size whatever the number of customers or events. With a
+fitted CLV model, each partition's customers are also valued from their own purchases
+(``clv`` and ``value_at_risk`` = probability x clv), and capacity tiers can rank by value
+at risk over the whole job.
 """
 
 import contextlib
@@ -35,9 +38,15 @@ from behaviorlab.features.labels import eligible_snapshots
 from behaviorlab.features.snapshots import make_calendar_snapshots, make_relative_snapshots
 from behaviorlab.features.spec import calendar_features
 from behaviorlab.processes import host_name, process_alive, process_start_time
+from behaviorlab.scoring.customer_value import OUTPUT_COLUMNS, VALUE_AT_RISK, CustomerValue
 from behaviorlab.scoring.drift import DriftAccumulator
 from behaviorlab.scoring.partitions import Partition, partition_events
-from behaviorlab.scoring.predict import assign_tiers, explain_scores, tier_names
+from behaviorlab.scoring.predict import (
+    assign_ranked_tiers,
+    check_ranking,
+    explain_scores,
+    tier_names,
+)
 
 PROBABILITY = "probability"
 
@@ -47,7 +56,8 @@ class ScoringSummary:
     """What a scoring job did, for the printed summary and the MLflow scoring run.
 
     ``tiers`` lists every tier highest first with its customers, its expected number of
-    positives (the sum of their probabilities) and its action.
+    positives (the sum of their probabilities) and its action, and with a CLV model its
+    value at risk (the sum of probability x clv); ``clv_total`` is then the customers' CLV.
     """
 
     rows: int = 0
@@ -56,6 +66,7 @@ class ScoringSummary:
     drift: pd.DataFrame | None = None
     drift_excluded: list[str] = field(default_factory=list)
     partitions: int = 0
+    clv_total: float | None = None
 
     @property
     def tier_counts(self) -> dict[str, int]:
@@ -179,11 +190,13 @@ def spill_features(
     partitions: Iterable[Partition],
     writer: "ChunkWriter",
     drift: DriftAccumulator,
-) -> np.ndarray:
-    """First pass: features and probabilities partition by partition, written to a
-    temporary Parquet file; returns every probability (one float per customer: small)."""
+    customer_value: CustomerValue | None = None,
+) -> pd.DataFrame:
+    """First pass: features and probabilities (and with a CLV model each customer's value)
+    partition by partition, written to a temporary Parquet file; returns every probability
+    and value at risk (a few floats per customer: small)."""
     names = spec["feature_names"]
-    probabilities = []
+    ranked = []
     for part in partitions:
         built = build_features(part.events, part.customers, part.snapshots, spec["features"])
         features = part.snapshots.merge(built, on=[CUSTOMER_ID, CUTOFF], how="left")
@@ -191,10 +204,15 @@ def spill_features(
         features = features[[CUSTOMER_ID, CUTOFF, *names]].reset_index(drop=True)
         probability = model.predict_proba(features[names])
         drift.update(features[names], raw_categories(part.customers, features, spec))
-        probabilities.append(probability)
-        writer.append(features.assign(**{PROBABILITY: probability}))
+        scored = features.assign(**{PROBABILITY: probability})
+        if customer_value is not None:
+            valued = customer_value.score(part.events, features[CUSTOMER_ID])
+            scored = pd.concat([scored, valued], axis=1)
+            scored[VALUE_AT_RISK] = scored[PROBABILITY] * scored["clv"]
+        ranked.append(scored[scored.columns.intersection([PROBABILITY, "clv", VALUE_AT_RISK])])
+        writer.append(scored)
     writer.close()
-    return np.concatenate(probabilities) if probabilities else np.empty(0)
+    return pd.concat(ranked, ignore_index=True) if ranked else pd.DataFrame({PROBABILITY: []})
 
 
 def explain_spilled(
@@ -224,14 +242,20 @@ def explain_spilled(
             reasons=spec.get("reasons"),
             actions=scoring.get("actions"),
         )
-        yield pd.concat([frame[[CUSTOMER_ID, CUTOFF]], scored], axis=1)
+        valued = frame.columns.intersection([*OUTPUT_COLUMNS, VALUE_AT_RISK])
+        yield pd.concat([frame[[CUSTOMER_ID, CUTOFF]], scored, frame[valued]], axis=1)
 
 
 def summarise_tiers(
-    probability: np.ndarray, tier: np.ndarray, tiers: Mapping[str, Any], actions
+    probability: np.ndarray,
+    tier: np.ndarray,
+    tiers: Mapping[str, Any],
+    actions,
+    value_at_risk: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """Per tier, highest first: customers, expected positives (sum of probabilities), action."""
-    return [
+    """Per tier, highest first: customers, expected positives (sum of probabilities), action,
+    and the value at risk when customers were valued."""
+    summary = [
         {
             "tier": name,
             "customers": int((tier == name).sum()),
@@ -240,6 +264,10 @@ def summarise_tiers(
         }
         for name in tier_names(tiers)
     ]
+    if value_at_risk is not None:
+        for row in summary:
+            row[VALUE_AT_RISK] = float(value_at_risk[tier == row["tier"]].sum())
+    return summary
 
 
 class ChunkWriter:
@@ -282,6 +310,7 @@ def score_to_file(
     psi_warn: float,
     progress: bool = True,
     partition_customers: int | None = None,
+    customer_value: CustomerValue | None = None,
 ) -> ScoringSummary:
     """Score every snapshot in two passes and write the file atomically.
 
@@ -297,6 +326,9 @@ def score_to_file(
     and renamed into place: a job that fails or is killed midway leaves no file at
     ``path``; the temporaries of a job killed too hard to remove them (``kill -9``) go with
     the next job.
+
+    With ``customer_value`` each row also gets its customer's CLV outputs and
+    ``value_at_risk``, and capacity tiers with ``rank_by: value_at_risk`` rank by it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -308,6 +340,7 @@ def score_to_file(
     profile = spec.get("profile") or {}
     drift = DriftAccumulator(profile, exclude=calendar_features(spec["features"]))
     tiers, actions = spec["scoring"]["tiers"], spec["scoring"].get("actions")
+    check_ranking(tiers, customer_value is not None)
     try:
         with partition_events(
             events,
@@ -325,10 +358,12 @@ def score_to_file(
                 disable=not progress,
             )
             writer = ChunkWriter(spill, ".parquet")
-            probability = spill_features(model, spec, progress_bar, writer, drift)
-        if len(probability) == 0:
+            ranked = spill_features(model, spec, progress_bar, writer, drift, customer_value)
+        if ranked.empty:
             raise DataValidationError("no eligible customer to score at this cutoff")
-        tier = assign_tiers(probability, tiers)
+        probability = ranked[PROBABILITY].to_numpy()
+        value_at_risk = ranked[VALUE_AT_RISK].to_numpy() if VALUE_AT_RISK in ranked else None
+        tier = assign_ranked_tiers(probability, tiers, value_at_risk)
         writer = ChunkWriter(temporary, path.suffix)
         for scored in explain_spilled(model, spec, spill, tier, reason_tiers, chunk_size):
             writer.append(scored.assign(**extra))
@@ -340,7 +375,8 @@ def score_to_file(
     return ScoringSummary(
         rows=len(probability),
         partitions=len(partitions),
-        tiers=summarise_tiers(probability, tier, tiers, actions),
+        tiers=summarise_tiers(probability, tier, tiers, actions, value_at_risk),
+        clv_total=float(ranked["clv"].sum()) if "clv" in ranked else None,
         probability_quantiles={
             f"p{int(q * 100)}": float(np.quantile(probability, q)) for q in (0.1, 0.5, 0.9, 0.99)
         }

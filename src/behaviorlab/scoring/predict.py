@@ -9,6 +9,8 @@ values are nulls (pandas NA), never NaN.
 Tiers come from probability thresholds (``mode: thresholds``, a tier is the highest one
 reached) or from a team's capacity (``mode: capacity``: shares of the rows scored
 together, the first tier named taking the top share, the next the following share).
+Capacity tiers rank by probability, or by value at risk (``rank_by: value_at_risk``: the
+probability times the customer's lifetime value) when batch scoring has a CLV model.
 """
 
 from collections.abc import Mapping, Sequence
@@ -17,10 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from behaviorlab.errors import ConfigError
 from behaviorlab.scoring.reasons import positive_reasons, reason_texts
 
 LOWEST_TIER = "low"
 MODES = ("thresholds", "capacity")
+RANKINGS = ("probability", "value_at_risk")
+SETTING_KEYS = ("mode", "rank_by")
 
 
 def tier_mode(tiers: Mapping[str, Any]) -> str:
@@ -29,9 +34,17 @@ def tier_mode(tiers: Mapping[str, Any]) -> str:
     return str(tiers.get("mode") or "thresholds")
 
 
+def tier_ranking(tiers: Mapping[str, Any]) -> str:
+    """What capacity tiers rank customers by: ``probability`` (the default) or
+    ``value_at_risk`` (probability x customer lifetime value, when a CLV model scores)."""
+    return str(tiers.get("rank_by") or RANKINGS[0])
+
+
 def tier_levels(tiers: Mapping[str, Any]) -> dict[str, float]:
     """The named tiers with their threshold or share (unset tiers left out), in order."""
-    return {name: float(v) for name, v in tiers.items() if name != "mode" and v is not None}
+    return {
+        name: float(v) for name, v in tiers.items() if name not in SETTING_KEYS and v is not None
+    }
 
 
 def tier_names(tiers: Mapping[str, Any]) -> list[str]:
@@ -49,6 +62,33 @@ def assign_tiers(probability: np.ndarray, tiers: Mapping[str, Any]) -> np.ndarra
     return tiers_by_threshold(probability, tier_levels(tiers))
 
 
+def check_ranking(tiers: Mapping[str, Any], valued: bool) -> None:
+    """Ranking by value at risk needs capacity tiers and customers valued by a CLV model."""
+    ranking = tier_ranking(tiers)
+    if ranking not in RANKINGS:
+        raise ConfigError(f"rank_by must be one of {list(RANKINGS)}, got {ranking!r}")
+    if ranking == "probability":
+        return
+    if tier_mode(tiers) != "capacity":
+        raise ConfigError(
+            "rank_by value_at_risk ranks capacity tiers; this model's tiers are probability "
+            "thresholds (train it with scoring.tiers.mode=capacity)"
+        )
+    if not valued:
+        raise ConfigError("rank_by value_at_risk needs clv_model (a registered CLV model)")
+
+
+def assign_ranked_tiers(
+    probability: np.ndarray, tiers: Mapping[str, Any], value_at_risk: np.ndarray | None = None
+) -> np.ndarray:
+    """Each row's tier, capacity tiers ranking by the tiers' ``rank_by`` (probability or
+    value at risk, see ``check_ranking``)."""
+    check_ranking(tiers, value_at_risk is not None)
+    if tier_ranking(tiers) == "value_at_risk":
+        return tiers_by_capacity(value_at_risk, tier_levels(tiers))
+    return assign_tiers(probability, tiers)
+
+
 def tiers_by_threshold(probability: np.ndarray, thresholds: Mapping[str, float]) -> np.ndarray:
     """Name each probability by the highest tier whose threshold it reaches."""
     ordered = sorted(thresholds.items(), key=lambda item: item[1], reverse=True)
@@ -59,9 +99,9 @@ def tiers_by_threshold(probability: np.ndarray, thresholds: Mapping[str, float])
 
 
 def tiers_by_capacity(probability: np.ndarray, shares: Mapping[str, float]) -> np.ndarray:
-    """The top ``round(share * n)`` rows by probability get the first tier, the next ones
-    the second, and so on (rounded on the running total); ties are broken by row order, so
-    a tier holds exactly its share whatever the calibration's plateaus."""
+    """The top ``round(share * n)`` rows by probability (or value at risk) get the first
+    tier, the next ones the second, and so on (rounded on the running total); ties are
+    broken by row order, so a tier holds exactly its share whatever the plateaus."""
     probability = np.asarray(probability, dtype=float)
     order = np.argsort(-probability, kind="stable")
     tier = np.full(len(probability), LOWEST_TIER, dtype=object)
