@@ -24,8 +24,8 @@ from behaviorlab.modeling.clv import (
     segment_clv,
     summarize_purchases,
 )
-from behaviorlab.modeling.clv.bgnbd import bgnbd_log_likelihood
-from behaviorlab.modeling.clv.gammagamma import gammagamma_log_likelihood
+from behaviorlab.modeling.clv.bgnbd import bgnbd_gradient, bgnbd_log_likelihood
+from behaviorlab.modeling.clv.gammagamma import gammagamma_gradient, gammagamma_log_likelihood
 from behaviorlab.modeling.clv.paretonbd import paretonbd_log_likelihood
 
 
@@ -300,3 +300,36 @@ def test_holdout_check_by_frequency_and_totals():
     assert check.actual_total == 11.0
     assert check.total_error == pytest.approx(-3 / 11)
     assert check.mean_absolute_error == pytest.approx((2 + 0 + 1 + 4) / 4)
+
+
+@pytest.mark.parametrize(
+    ("log_likelihood", "gradient", "params", "columns"),
+    [
+        (
+            bgnbd_log_likelihood,
+            bgnbd_gradient,
+            [0.3, 20.0, 0.8, 2.5],
+            ("frequency", "recency", "T"),
+        ),
+        (
+            gammagamma_log_likelihood,
+            gammagamma_gradient,
+            [5.0, 3.0, 15.0],
+            ("frequency", "monetary_value"),
+        ),
+    ],
+)
+def test_closed_form_gradients_match_finite_differences(
+    simulated, log_likelihood, gradient, params, columns
+):
+    kept = simulated[simulated["frequency"] > 0].head(200)
+    data = [kept[name].to_numpy() for name in columns]
+    params = np.array(params)
+    numeric = np.stack(
+        [
+            (log_likelihood(params + step, *data) - log_likelihood(params - step, *data))
+            / (2 * step[i])
+            for i, step in enumerate(np.diag(params * 1e-6))
+        ]
+    )
+    np.testing.assert_allclose(gradient(params, *data), numeric, rtol=1e-5, atol=1e-8)

@@ -7,7 +7,7 @@ Hardie's notes 004 and 021, as lifetimes implements them.
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, gammaln, hyp2f1
+from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from behaviorlab.modeling.clv.likelihood import FittedModel, count_patterns, maximize_likelihood
 
@@ -27,6 +27,34 @@ def bgnbd_log_likelihood(
     return a_1 + a_2 + np.logaddexp(a_3, np.where(x > 0, a_4, -np.inf))
 
 
+def bgnbd_gradient(
+    params: np.ndarray, frequency: np.ndarray, recency: np.ndarray, age: np.ndarray
+) -> np.ndarray:
+    """d log-likelihood / d (r, alpha, a, b), one row per parameter."""
+    r, alpha, a, b = params
+    x = frequency
+    a_3 = -(r + x) * np.log(alpha + age)
+    a_4 = np.log(a) - np.log(b + np.maximum(x, 1) - 1) - (r + x) * np.log(alpha + recency)
+    dropped = np.where(x > 0, expit(a_4 - a_3), 0.0)  # share of the dropout branch
+    stayed = 1 - dropped
+    return np.stack(
+        [
+            digamma(r + x)
+            - digamma(r)
+            + np.log(alpha)
+            - stayed * np.log(alpha + age)
+            - dropped * np.log(alpha + recency),
+            r / alpha - (r + x) * (stayed / (alpha + age) + dropped / (alpha + recency)),
+            digamma(a + b) - digamma(a + b + x) + dropped / a,
+            digamma(a + b)
+            + digamma(b + x)
+            - digamma(b)
+            - digamma(a + b + x)
+            - dropped / (b + np.maximum(x, 1) - 1),
+        ]
+    )
+
+
 class BetaGeoModel(FittedModel):
     """BG/NBD fitted by maximum likelihood; scores conditional purchases and P(alive)."""
 
@@ -43,6 +71,7 @@ class BetaGeoModel(FittedModel):
             weights,
             np.full(4, np.exp(0.1)),
             self.penalizer,
+            bgnbd_gradient,
         )
         self.params_ = {"r": r, "alpha": alpha * scale, "a": a, "b": b}
         log_likelihood = bgnbd_log_likelihood(self.param_values(), frequency, recency, age)

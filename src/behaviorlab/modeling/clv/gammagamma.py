@@ -7,7 +7,7 @@ have few repeat purchases. It assumes spend is independent of purchase frequency
 
 import numpy as np
 import pandas as pd
-from scipy.special import gammaln
+from scipy.special import digamma, gammaln
 
 from behaviorlab.errors import DataValidationError
 from behaviorlab.modeling.clv.likelihood import FittedModel, count_patterns, maximize_likelihood
@@ -29,6 +29,22 @@ def gammagamma_log_likelihood(
         + (p * x - 1) * np.log(m)
         + p * x * np.log(x)
         - (p * x + q) * np.log(x * m + v)
+    )
+
+
+def gammagamma_gradient(
+    params: np.ndarray, frequency: np.ndarray, monetary_value: np.ndarray
+) -> np.ndarray:
+    """d log-likelihood / d (p, q, v), one row per parameter."""
+    p, q, v = params
+    x, m = frequency, monetary_value
+    spent = np.log(x * m + v)
+    return np.stack(
+        [
+            x * (digamma(p * x + q) - digamma(p * x) + np.log(m) + np.log(x) - spent),
+            digamma(p * x + q) - digamma(q) + np.log(v) - spent,
+            q / v - (p * x + q) / (x * m + v),
+        ]
     )
 
 
@@ -55,6 +71,7 @@ class GammaGammaModel(FittedModel):
             weights,
             np.full(3, np.exp(0.1)),
             self.penalizer,
+            gammagamma_gradient,
         )
         self.params_ = {"p": p, "q": q, "v": v}
         log_likelihood = gammagamma_log_likelihood(self.param_values(), frequency, monetary_value)

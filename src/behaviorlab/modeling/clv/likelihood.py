@@ -26,7 +26,7 @@ def count_patterns(summary: pd.DataFrame, columns: Sequence[str]) -> tuple[np.nd
     missing = [name for name in columns if name not in summary]
     if missing:
         raise DataValidationError(f"the purchase summary lacks the column(s) {missing}")
-    counts = summary.groupby(list(columns), sort=False).size()
+    counts = summary.groupby(list(columns)).size()
     if counts.empty:
         raise DataValidationError("no customers to fit the model on")
     values = [counts.index.get_level_values(name).to_numpy(dtype="float64") for name in columns]
@@ -39,11 +39,14 @@ def maximize_likelihood(
     weights: np.ndarray,
     start: np.ndarray,
     penalizer: float,
+    gradient: LogLikelihood | None = None,
 ) -> list[float]:
     """Parameters maximising the weighted mean log-likelihood minus an L2 penalty.
 
-    ``log_likelihood(params, *data)`` returns one value per pattern; the search runs on
-    log-parameters and returns the parameters themselves.
+    ``log_likelihood(params, *data)`` returns one value per pattern and ``gradient`` (when
+    known in closed form) one row per parameter of its derivatives; without it the search
+    differentiates numerically. The search runs on log-parameters and returns the
+    parameters themselves.
     """
     total = weights.sum()
 
@@ -54,7 +57,19 @@ def maximize_likelihood(
         value += penalizer * float(np.sum(params**2))
         return value if np.isfinite(value) else np.inf
 
-    found = minimize(objective, np.log(start), method="L-BFGS-B", options=SEARCH_OPTIONS)
+    def with_gradient(log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        params = np.exp(log_params)
+        with np.errstate(all="ignore"):
+            slopes = gradient(params, *data) @ weights / total
+        return objective(log_params), (2 * penalizer * params - slopes) * params
+
+    found = minimize(
+        objective if gradient is None else with_gradient,
+        np.log(start),
+        jac=gradient is not None,
+        method="L-BFGS-B",
+        options=SEARCH_OPTIONS,
+    )
     if not np.all(np.isfinite(found.x)) or not np.isfinite(found.fun):
         raise DataValidationError(f"the likelihood search did not converge: {found.message}")
     return [float(value) for value in np.exp(found.x)]
