@@ -1,6 +1,7 @@
 """The CLV model end to end: fitted and registered by behaviorlab-clv, loaded back through
 MLflow, and used by behaviorlab-score for clv, value at risk and value-ranked tiers."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from behaviorlab.apps import clv, score
+from behaviorlab.errors import ConfigError
 from behaviorlab.modeling.clv import summarize_purchases
-from behaviorlab.scoring.customer_value import SUMMARY_COLUMNS, fit_clv
+from behaviorlab.scoring.customer_value import SUMMARY_COLUMNS, FittedClv, fit_clv
+from behaviorlab.scoring.predict import assign_ranked_tiers
 from tests.helpers import compose_config, small_sim_overrides, train_small_version
 
 pytestmark = pytest.mark.slow
@@ -148,3 +151,25 @@ def test_bad_clv_settings_stop_with_one_line(
     assert len(lines) == 1
     assert lines[0].startswith(f"error: {message}")
     assert not out.exists()
+
+
+def test_bg_nbd_model_survives_its_json_round_trip(small_sim_dir):
+    summary = summarize_purchases(sim_purchases(small_sim_dir), "2025-03-01")
+    settings = {"horizon_days": 30, "months": 6, "monthly_discount": 0.0, "margin": 0.3}
+    fitted = fit_clv(summary, "bg_nbd", settings | {"purchase_events": ["purchase"]})
+    restored = FittedClv.from_dict(json.loads(json.dumps(fitted.to_dict())))
+    assert restored.kind == "bg_nbd"
+    pd.testing.assert_frame_equal(restored.predict(summary), fitted.predict(summary))
+
+
+def test_value_at_risk_ranks_capacity_tiers_only():
+    probability = np.array([0.9, 0.5, 0.1, 0.2])
+    value_at_risk = probability * np.array([1.0, 10.0, 100.0, 0.0])
+    capacity = {"mode": "capacity", "high": 0.25, "medium": 0.25, "rank_by": "value_at_risk"}
+    tiers = assign_ranked_tiers(probability, capacity, value_at_risk)
+    assert list(tiers) == ["low", "medium", "high", "low"]
+    thresholds = {"mode": "thresholds", "high": 0.8, "rank_by": "value_at_risk"}
+    with pytest.raises(ConfigError, match="ranks capacity tiers"):
+        assign_ranked_tiers(probability, thresholds, value_at_risk)
+    with pytest.raises(ConfigError, match="needs clv_model"):
+        assign_ranked_tiers(probability, capacity)
