@@ -28,7 +28,8 @@ def summarize_purchases(
     ``purchases`` holds purchase events only (``customer_id``, ``timestamp``, optional
     ``amount``). With ``holdout_end`` (exclusive) the holdout window is
     ``[cutoff, holdout_end)``: purchase days there, their mean daily spend and the window's
-    length in lifetimes' convention. Only the per-customer rows leave the engine.
+    length in lifetimes' convention. Both dates are day boundaries (a time of day is
+    dropped). Only the per-customer rows leave the engine.
     """
     table = purchases if isinstance(purchases, ibis.Table) else ibis.memtable(purchases)
     missing = [name for name in (CUSTOMER_ID, TIMESTAMP) if name not in table.columns]
@@ -61,12 +62,13 @@ def summarize_purchases(
 
 
 def purchase_days(table: ibis.Table) -> ibis.Table:
-    """One row per customer and purchase day, with the day's summed amount."""
-    day = table[TIMESTAMP].truncate("D")
-    metrics = {"spend": table[AMOUNT].cast("float64").sum()} if AMOUNT in table.columns else {}
-    if not metrics:
-        metrics = {"rows": table.count()}
-    return table.group_by([table[CUSTOMER_ID], day.name(DAY)]).aggregate(**metrics)
+    """One row per customer and purchase day, with the day's summed amount when known."""
+    day = table[TIMESTAMP].truncate("D").name(DAY)
+    if AMOUNT not in table.columns:
+        return table.select(table[CUSTOMER_ID], day).distinct()
+    return table.group_by([table[CUSTOMER_ID], day]).aggregate(
+        spend=table[AMOUNT].cast("float64").sum()
+    )
 
 
 def calibration_summary(days: ibis.Table, start: pd.Timestamp) -> ibis.Table:

@@ -16,6 +16,7 @@ from behaviorlab.errors import ConfigError
 from behaviorlab.modeling.clv.gammagamma import GammaGammaModel
 
 DAYS_PER_MONTH = 30
+HISTORY = ("frequency", "recency", "T", "monetary_value")
 TIERS = ("high", "medium", "low")
 ALIVE, AT_RISK = "alive", "at risk"
 
@@ -42,19 +43,31 @@ def customer_lifetime_value(
     margin applies: the result is the discounted expected number of purchases.
     """
     check_value_settings(months, monthly_discount, margin)
+    histories, rows = distinct_histories(summary)
     if spend_model is None:
-        per_purchase, margin = np.ones(len(summary)), 1.0
+        per_purchase, margin = np.ones(len(histories)), 1.0
     else:
-        per_purchase = spend_model.expected_order_value(summary)
-    cumulative = [np.zeros(len(summary))] + [
-        transactions_model.expected_purchases(summary, DAYS_PER_MONTH * month)
+        per_purchase = spend_model.expected_order_value(histories)
+    cumulative = [np.zeros(len(histories))] + [
+        transactions_model.expected_purchases(histories, DAYS_PER_MONTH * month)
         for month in range(1, months + 1)
     ]
-    value = np.zeros(len(summary))
+    value = np.zeros(len(histories))
     for month in range(1, months + 1):
         bought = cumulative[month] - cumulative[month - 1]
         value += bought * per_purchase * margin / (1 + monthly_discount) ** month
-    return value
+    return value[rows]
+
+
+def distinct_histories(summary: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The distinct (frequency, recency, T, monetary_value) rows and each customer's row.
+
+    Customers with the same history get the same scores, so each history is scored once:
+    a large base has far fewer histories than customers (CDNOW x20: 471,400 customers).
+    """
+    columns = [name for name in HISTORY if name in summary]
+    rows = summary.groupby(columns, sort=False, dropna=False).ngroup().to_numpy()
+    return summary.drop_duplicates(columns)[columns].reset_index(drop=True), rows
 
 
 def check_value_settings(months: int, monthly_discount: float, margin: float) -> None:
@@ -85,17 +98,20 @@ def score_clv(
     """
     if horizon_days <= 0:
         raise ConfigError(f"clv horizon_days must be positive, got {horizon_days}")
+    histories, rows = distinct_histories(summary)
     order_value = (
-        spend_model.expected_order_value(summary)
+        spend_model.expected_order_value(histories)
         if spend_model is not None
-        else np.full(len(summary), np.nan)
+        else np.full(len(histories), np.nan)
     )
+    bought = transactions_model.expected_purchases(histories, horizon_days)
+    alive = (alive_model or transactions_model).probability_alive(histories)
     return pd.DataFrame(
         {
             CUSTOMER_ID: summary[CUSTOMER_ID].to_numpy(),
-            "expected_purchases": transactions_model.expected_purchases(summary, horizon_days),
-            "probability_alive": (alive_model or transactions_model).probability_alive(summary),
-            "expected_order_value": order_value,
+            "expected_purchases": bought[rows],
+            "probability_alive": alive[rows],
+            "expected_order_value": order_value[rows],
             "clv": customer_lifetime_value(
                 transactions_model, spend_model, summary, months, monthly_discount, margin
             ),
