@@ -156,6 +156,10 @@ def test_bg_nbd_alive_model_calls_one_time_buyers_alive(events):
 def test_bad_settings_and_data_are_refused(events):
     with pytest.raises(ConfigError, match="transactions model"):
         run_clv(inputs_of(events), {**SETTINGS, "transactions_model": "nbd"})
+    with pytest.raises(ConfigError, match="holdout_days"):
+        run_clv(inputs_of(events), {**SETTINGS, "holdout_days": -5})
+    with pytest.raises(ConfigError, match="alive_threshold"):
+        run_clv(inputs_of(events), {**SETTINGS, "alive_threshold": 1.5})
     with pytest.raises(DataValidationError, match="'order'"):
         run_clv(inputs_of(events), {**SETTINGS, "purchase_event": "order"})
     with pytest.raises(DataValidationError, match="holdout_days"):

@@ -23,6 +23,7 @@ from behaviorlab.modeling.clv import (
     segment_clv,
     summarize_purchases,
 )
+from behaviorlab.modeling.clv.value import check_segment_settings, check_value_settings
 
 if TYPE_CHECKING:
     from behaviorlab.analysis.pipeline import Inputs, Result
@@ -45,6 +46,7 @@ def run_clv(inputs: "Inputs", settings: Mapping[str, Any]) -> "Result":
     holdout check (models refitted ``holdout_days`` earlier) and the brief."""
     from behaviorlab.analysis.pipeline import Result
 
+    check_settings(settings)
     cutoff = pd.Timestamp(settings["cutoff"] or inputs.cutoff)
     purchases = select_purchases(inputs.events, settings["purchase_event"])
     has_amounts = has_column(inputs.events, AMOUNT)
@@ -92,6 +94,20 @@ def run_clv(inputs: "Inputs", settings: Mapping[str, Any]) -> "Result":
         add_holdout(result, holdout, settings)
     result.text = write_brief(segments, cutoff, settings, has_amounts, holdout)
     return result
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse bad settings before any data is read."""
+    transactions_model_class(settings["transactions_model"])
+    if settings["alive_model"] is not None:
+        transactions_model_class(settings["alive_model"])
+    check_value_settings(
+        int(settings["months"]), float(settings["monthly_discount"]), float(settings["margin"])
+    )
+    check_segment_settings(settings["value_shares"], float(settings["alive_threshold"]))
+    days = settings["holdout_days"]
+    if days is not None and int(days) < 0:
+        raise ConfigError(f"analysis.clv.holdout_days must be positive or null, got {days}")
 
 
 def select_purchases(events: Table, purchase_event: str) -> Table:
@@ -177,8 +193,6 @@ def validate_holdout(
     days = settings["holdout_days"]
     if not days:
         return None
-    if int(days) < 1:
-        raise ConfigError(f"analysis.clv.holdout_days must be positive or null, got {days}")
     start = cutoff - pd.Timedelta(days=int(days))
     calibration = summarize_purchases(purchases, start, holdout_end=cutoff)
     if calibration.empty:
