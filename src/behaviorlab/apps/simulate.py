@@ -40,8 +40,21 @@ def format_summary(summary: dict) -> str:
             f" conversion {summary['conversion_label_rate']:.1%}"
             f" of {summary['conversion_eligible']:,} (oracle mean"
             f" {summary['oracle_conversion_mean']:.1%})",
+            *describe_intervention(summary),
         ]
     )
+
+
+def describe_intervention(summary: dict) -> list[str]:
+    """The experiment's line of the summary, when one was simulated."""
+    if "assigned" not in summary:
+        return []
+    return [
+        f"  experiment: {summary['treated']:,} of {summary['assigned']:,} assigned customers"
+        f" treated; true effect on {summary['intervention_outcome']}"
+        f" {100 * summary['true_effect']:+.2f} points"
+        f" (on the treated {100 * summary['true_effect_on_treated']:+.2f})"
+    ]
 
 
 @entry_point
