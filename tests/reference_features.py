@@ -97,6 +97,56 @@ def bgnbd_inputs(pit: pd.DataFrame, purchase_events: list[str]) -> pd.DataFrame:
     return out.reset_index()
 
 
+def clv_summary(pit: pd.DataFrame, purchase_events: list[str]) -> pd.DataFrame:
+    """lifetimes' calibration summary per snapshot: frequency, recency, T, monetary_value."""
+    bought = pit[pit["event"].isin(purchase_events)]
+    days = bought.assign(day=bought["timestamp"].dt.floor("D")).groupby(KEYS)["day"]
+    out = pd.DataFrame(
+        {
+            "frequency": (days.nunique() - 1).astype("float64"),
+            "recency": (days.max() - days.min()) / DAY,
+        }
+    ).reset_index()
+    spend = bgnbd_inputs(pit, purchase_events).rename(
+        columns={"bgnbd_t_days": "T", "monetary_repeat_mean": "monetary_value"}
+    )
+    return out.merge(spend, on=KEYS)
+
+
+def clv(pit: pd.DataFrame, purchase_events: list[str], p: dict) -> pd.DataFrame:
+    """The clv family cutoff by cutoff: the same models fitted on each cutoff's summary."""
+    from behaviorlab.modeling.clv import TRANSACTIONS_MODELS, GammaGammaModel, score_clv
+
+    horizon = p["horizon_days"]
+    parts = []
+    for _, summary in clv_summary(pit, purchase_events).groupby("cutoff"):
+        summary = summary.sort_values("customer_id", ignore_index=True)
+        if len(summary) < p["min_customers"]:
+            continue
+        model = TRANSACTIONS_MODELS[p["transactions_model"]](p["penalizer"]).fit(summary)
+        spend = GammaGammaModel(p["spend_penalizer"]).fit(summary) if p["monetary"] else None
+        scored = score_clv(
+            summary,
+            model,
+            spend,
+            horizon_days=horizon,
+            months=p["months"],
+            monthly_discount=p["monthly_discount"],
+            margin=p["margin"],
+        )
+        names = {
+            "expected_purchases": f"clv_expected_purchases_{horizon}d",
+            "probability_alive": "clv_probability_alive",
+            "expected_order_value": "clv_expected_order_value",
+            "clv": "clv_value",
+        }
+        scored = scored.rename(columns=names).drop(columns="customer_id")
+        if not p["monetary"]:
+            scored = scored.drop(columns=["clv_expected_order_value", "clv_value"])
+        parts.append(pd.concat([summary[KEYS], scored], axis=1))
+    return pd.concat(parts, ignore_index=True) if parts else pit[KEYS].iloc[:0]
+
+
 def activity(pit: pd.DataFrame, windows: list[int], event_types: list[str]) -> pd.DataFrame:
     """Counts per window and type, and active days, from boolean masks."""
     parts = []
@@ -228,12 +278,14 @@ def reference_features(events: pd.DataFrame, snapshots: pd.DataFrame, spec: dict
     pit = before_cutoff(events, snapshots)
     purchases = spec["purchase_events"]
     rfm_params = spec["rfm"]
-    bgnbd = [bgnbd_inputs(pit, purchases)] if rfm_params.get("bgnbd") else []
-    if bgnbd and not rfm_params.get("monetary"):
-        bgnbd = [bgnbd[0].drop(columns="monetary_repeat_mean")]
+    optional = [bgnbd_inputs(pit, purchases)] if rfm_params.get("bgnbd") else []
+    if optional and not rfm_params.get("monetary"):
+        optional = [optional[0].drop(columns="monetary_repeat_mean")]
+    if spec.get("clv", {}).get("enabled"):
+        optional.append(clv(pit, spec["clv"]["purchase_events"], spec["clv"]))
     parts = [
         rfm(pit, purchases),
-        *bgnbd,
+        *optional,
         activity(pit, spec["activity"]["windows"], spec["activity"]["event_types"]),
         trends(pit, spec["trends"]["windows"], spec["trends"]["slope_weeks"]),
         gaps(pit, purchases),

@@ -1,9 +1,10 @@
 """Point-in-time properties over random logs and cutoffs.
 
 Features: adding, removing or changing events at or after the cutoff never changes that
-cutoff's features; through the training table (which resolves its own spec), events at or
-after a training cutoff change neither the features that exist nor any value at that
-cutoff or before. Labels: events outside [cutoff, cutoff + horizon) never change a label.
+cutoff's features (the clv family's models included, fitted on each cutoff's history);
+through the training table (which resolves its own spec), events at or after a training
+cutoff change neither the features that exist nor any value at that cutoff or before.
+Labels: events outside [cutoff, cutoff + horizon) never change a label.
 """
 
 import numpy as np
@@ -54,9 +55,11 @@ def snapshots_at(cutoff: pd.Timestamp) -> pd.DataFrame:
     )
 
 
+CLV = {"enabled": True, "min_customers": 2}  # fitted per cutoff on its own three customers
 SPEC = {
     "windows": [1, 7, 30],
     "rfm": {"bgnbd": True},
+    "clv": CLV,
     "activity": {"event_types": VOCAB},
     "trends": {"windows": [1, 7], "slope_weeks": 4},
     "funnel": {"windows": [1, 30]},
@@ -140,6 +143,7 @@ TRAIN_TASK = {
 TRAIN_SPEC = {
     "windows": [1, 7, 30],
     "rfm": {"bgnbd": True},
+    "clv": CLV,
     "activity": {"top_k": 3},
     "trends": {"windows": [1, 7], "slope_weeks": 4},
     "funnel": {"windows": [1, 30]},

@@ -38,7 +38,7 @@ from behaviorlab.features.engine import (
     materialised,
     snapshot_table,
 )
-from behaviorlab.features.families import EVENT_FAMILY_MODULES, attributes
+from behaviorlab.features.families import EVENT_FAMILY_MODULES, attributes, clv
 from behaviorlab.features.families.common import Sources, summarise_by_type
 from behaviorlab.features.labels import default_data_end, label_from_attributes, label_snapshots
 from behaviorlab.features.snapshots import make_snapshots, sort_snapshots
@@ -47,6 +47,7 @@ from behaviorlab.features.spec import (
     attribute_timing,
     categorical_features,
     event_attribute_columns,
+    family_enabled,
     feature_columns,
     feature_dtypes,
     require_resolved,
@@ -139,6 +140,7 @@ def zero_filled_columns(spec: dict) -> set[str]:
 def extra_columns(spec: dict) -> tuple[str, ...]:
     """Optional event columns some enabled family reads."""
     monetary = spec["rfm"]["enabled"] and spec["rfm"].get("monetary")
+    monetary = monetary or (family_enabled(spec, "clv") and spec["clv"]["monetary"])
     by_id = spec["sessions"]["enabled"] and spec["sessions"]["source"] == "session_id"
     return (*((AMOUNT,) if monetary else ()), *((SESSION_ID,) if by_id else ()))
 
@@ -177,15 +179,47 @@ def compute_event_features(events: Events, snapshots: pd.DataFrame, spec: dict) 
     return frame.reset_index(drop=True)
 
 
+def clv_summaries(events: Events, snapshots: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """Each snapshot's purchase summary before its cutoff (``clv.summary_table``), beside
+    its keys, in snapshot order: one engine query, one small row per snapshot back."""
+    events = as_event_table(events)
+    table = clv.summary_table(events, snapshot_table(snapshots), spec["clv"])
+    summary = fetch_by_snapshot(ibis.get_backend(events), table, len(snapshots))
+    return clv.with_keys(summary, snapshots)
+
+
+def fit_clv_models(events: Events, snapshots: pd.DataFrame, spec: dict) -> dict:
+    """The clv family's models for every cutoff of ``snapshots``, fitted on all of them:
+    a caller building features in parts (e.g. by customer) fits once here on the whole
+    job and passes the result to each part's ``build_features(..., clv_models=)``, so the
+    parts never change a fit."""
+    require_resolved(spec)
+    snapshots = sort_snapshots(snapshots[list(SNAPSHOT_KEYS)])
+    return clv.fit_models(clv_summaries(events, snapshots, spec), spec["clv"])
+
+
+def compute_clv_features(
+    events: Events, snapshots: pd.DataFrame, spec: dict, models: dict | None
+) -> pd.DataFrame:
+    """The clv family's columns aligned on the snapshots: fitted per cutoff on these
+    snapshots unless ``models`` (from ``fit_clv_models``) are given."""
+    summaries = clv_summaries(events, snapshots, spec)
+    fitted = clv.fit_models(summaries, spec["clv"]) if models is None else models
+    return clv.score(summaries, fitted, spec["clv"]).reset_index(drop=True)
+
+
 def build_features(
     events: Events | None,
     customers: pd.DataFrame | None,
     snapshots: pd.DataFrame,
     spec: dict,
+    clv_models: dict | None = None,
 ) -> pd.DataFrame:
     """``customer_id, cutoff, <features>`` for each snapshot, from a resolved spec.
 
-    ``events`` is a pandas frame or an Ibis table; the queries run on its backend.
+    ``events`` is a pandas frame or an Ibis table; the queries run on its backend. The clv
+    family fits its models on each cutoff's snapshots here, so ``snapshots`` must hold all
+    of a cutoff's, unless ``clv_models`` fitted on all of them are given.
     """
     require_resolved(spec)
     keys = sort_snapshots(snapshots[list(SNAPSHOT_KEYS)])
@@ -196,6 +230,10 @@ def build_features(
         if events is None:
             raise ConfigError("the feature spec has event families on but there are no events")
         parts.append(compute_event_features(events, keys, spec))
+    if family_enabled(spec, "clv"):
+        if events is None:
+            raise ConfigError("the feature spec has the clv family on but there are no events")
+        parts.append(compute_clv_features(events, keys, spec, clv_models))
     if spec["attributes"]["enabled"]:
         parts.append(attributes.compute(customers, events, keys, spec["attributes"]))
     frame = pd.concat(parts, axis=1)
@@ -211,8 +249,16 @@ def lazy_features(
     the block materialised). Columns are the keys and the features as the engine computes
     them (plus ``signup_at`` when days since signup is a feature); ``finish_features``
     turns any chunk of its rows into exactly what ``build_features`` returns for them.
+
+    The clv family is refused: its models are fitted in numpy on the driver per cutoff,
+    which a lazy table split into chunks cannot do.
     """
     require_resolved(spec)
+    if family_enabled(spec, "clv"):
+        raise ConfigError(
+            "features.clv is fitted per cutoff on the driver and cannot be built as a lazy "
+            "table (Spark scoring); score this model with engine=duckdb or switch clv off"
+        )
     events = as_event_table(events, event_attribute_columns(spec))
     snaps = snapshot_table(sort_snapshots(snapshots[list(SNAPSHOT_KEYS)]))
     with contextlib.ExitStack() as stack:
@@ -283,6 +329,17 @@ def without_label_column(features: dict, task: dict) -> dict:
     return {**features, "attributes": attrs}
 
 
+def with_task_horizon(features: dict, task: dict) -> dict:
+    """The clv family predicts purchases over the task's horizon unless it sets its own."""
+    value = features.get("clv")
+    if not value or task.get("horizon_days") is None:
+        return features
+    params = {} if value is True else dict(value)
+    if params.get("enabled", True) and params.get("horizon_days") is None:
+        params["horizon_days"] = task["horizon_days"]
+    return {**features, "clv": params}
+
+
 def trainability_problem(table: pd.DataFrame) -> str | None:
     """Why no model can learn from this table, or None when one can."""
     if table.empty:
@@ -346,7 +403,7 @@ def build_training_table(
 
     The labelled snapshots come first: the spec is resolved as of their earliest cutoff.
     """
-    spec = without_label_column(features, task)
+    spec = with_task_horizon(without_label_column(features, task), task)
     data_key = None
     if cache_dir is not None:
         data_key = fingerprint or "|".join(map(cache.fingerprint_frame, (events, customers)))

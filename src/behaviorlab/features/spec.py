@@ -26,10 +26,15 @@ from behaviorlab.data.validation import DataQualityWarning
 from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features.engine import Events, as_event_table, fetch, fetch_value
 from behaviorlab.features.families import FAMILY_MODULES
+from behaviorlab.features.families import clv as clv_family
 from behaviorlab.features.snapshots import FIRST_SEEN, first_seen
 
 FAMILIES = ("rfm", "activity", "trends", "timing", "sessions", "diversity", "funnel", "attributes")
 EVENT_FAMILIES = FAMILIES[:-1]
+# In a resolved spec only when switched on, so specs without them (older models) stay valid
+# and switching them off changes no resolved spec, cache key or fingerprint.
+OPTIONAL_FAMILIES = {"clv": clv_family}
+MODULES = {**FAMILY_MODULES, **OPTIONAL_FAMILIES}
 
 DEFAULTS: dict = {
     "windows": [7, 30, 90],
@@ -46,6 +51,7 @@ DEFAULTS: dict = {
         "windows": [30],
     },
     "attributes": {"enabled": True, "columns": None, "exclude": [], "from_events": None},
+    "clv": clv_family.DEFAULTS,
 }
 TABLE_KEYS = (CUSTOMER_ID, SIGNUP_AT, VALID_FROM, VALID_TO)
 
@@ -166,6 +172,7 @@ def resolve_feature_spec(
     else:
         warn_if_no_history(events, as_of)
         freeze_event_choices(resolved, history, events)
+        freeze_clv(resolved, spec.get("clv"), history)
     known = rows_known_at(customers, as_of)
     freeze_attributes(resolved["attributes"], known, history)
     resolved["dropped"] = duplicate_features(resolved, history, known)
@@ -253,6 +260,21 @@ def freeze_event_choices(resolved: dict, history: ibis.Table, events: ibis.Table
     for family in ("activity", "trends", "funnel"):
         params = resolved[family]
         params["windows"] = sorted({int(w) for w in params.get("windows") or resolved["windows"]})
+
+
+def freeze_clv(resolved: dict, value, history: ibis.Table) -> None:
+    """The clv family's settings, when it is on: checked, with its horizon, purchase events
+    and whether the history has amounts (Gamma-Gamma and the value need them)."""
+    params = normalise_family(value, DEFAULTS["clv"])
+    if params["enabled"]:
+        if params.get("monetary") is None:
+            params["monetary"] = has_values(history, AMOUNT)
+        resolved["clv"] = clv_family.resolve(params, resolved["purchase_events"])
+
+
+def family_enabled(spec: dict, family: str) -> bool:
+    """Whether a resolved spec switches a family on (an optional one absent: off)."""
+    return bool(spec.get(family, {}).get("enabled"))
 
 
 def freeze_attributes(
@@ -369,9 +391,9 @@ def feature_columns(spec: dict) -> list[str]:
     dropped = spec.get("dropped") or {}
     return [
         name
-        for family in FAMILIES
-        if spec[family]["enabled"]
-        for name in FAMILY_MODULES[family].columns(spec[family])
+        for family, module in MODULES.items()
+        if family_enabled(spec, family)
+        for name in module.columns(spec[family])
         if name not in dropped
     ]
 
@@ -381,9 +403,9 @@ def feature_descriptions(spec: dict) -> dict[str, dict]:
     unit, the phrase for a missing value and whether it grows with the calendar alone."""
     described = {
         name: entry
-        for family in FAMILIES
-        if spec[family]["enabled"]
-        for name, entry in FAMILY_MODULES[family].descriptions(spec[family]).items()
+        for family, module in MODULES.items()
+        if family_enabled(spec, family)
+        for name, entry in module.descriptions(spec[family]).items()
     }
     return {name: described[name] for name in feature_columns(spec)}
 

@@ -16,6 +16,7 @@ summed amounts, 0 without a repeat day).
 """
 
 import ibis
+import ibis.expr.datatypes as dt
 
 from behaviorlab.data.contract import AMOUNT
 from behaviorlab.features.engine import AGE_US, MICROS_PER_DAY, SID, day_age
@@ -31,6 +32,7 @@ from behaviorlab.features.families.common import (
 MONETARY = ("monetary_total", "monetary_mean", "monetary_max")
 DAY = "day_us"
 SPEND = "spend"
+EXACT = dt.Decimal(38, 9)
 
 
 def columns(p: dict) -> list[str]:
@@ -95,9 +97,14 @@ def purchases(pit: ibis.Table, p: dict) -> ibis.Table:
 
 def purchase_days(pit: ibis.Table, purchase_events: list[str], monetary: bool) -> ibis.Table:
     """One row per snapshot and purchase day: the day's age and (with amounts) its summed
-    spend, 0 for a day whose amounts are all missing (as pandas sums them in lifetimes)."""
+    spend, 0 for a day whose amounts are all missing (as pandas sums them in lifetimes).
+
+    Amounts are summed as decimals (to 1e-9), exactly: a float sum depends on the order in
+    which a parallel engine adds the rows, and a model fitted on the sums (the clv family)
+    would turn that last-bit noise into visibly different parameters from run to run.
+    """
     bought = pit.filter(is_event(pit, purchase_events))
-    metrics = {SPEND: bought[AMOUNT].sum().coalesce(0.0)} if monetary else {}
+    metrics = {SPEND: bought[AMOUNT].cast(EXACT).sum().coalesce(0)} if monetary else {}
     return bought.group_by([*KEYS, day_age(bought).name(DAY)]).aggregate(**metrics)
 
 
@@ -122,7 +129,7 @@ def bgnbd_summary(pit: ibis.Table, purchase_events: list[str], monetary: bool) -
         "T": ((agg["oldest"] - 1) // MICROS_PER_DAY).cast("float64"),
     }
     if monetary:
-        mean = (agg["total"] - agg["first"]) / repeats
+        mean = (agg["total"] - agg["first"]).cast("float64") / repeats
         summary["monetary_value"] = ibis.ifelse(repeats > 0, mean, 0.0)
     return agg.select(*KEYS, **summary)
 
