@@ -6,6 +6,8 @@ import pytest
 from scipy import stats
 
 from behaviorlab.analysis import lift
+from behaviorlab.analysis.experiment import run_lift
+from behaviorlab.analysis.pipeline import Inputs
 from behaviorlab.errors import ConfigError, DataValidationError
 
 Z95 = stats.norm.ppf(0.975)
@@ -185,3 +187,53 @@ def test_missing_control_group_is_named():
     with pytest.raises(DataValidationError, match="'holdout'"):
         lift.split_groups(frame, "holdout")
     assert lift.split_groups(frame, "control") == ["treatment"]
+
+
+def test_run_lift_reads_segments_from_a_score_table(tmp_path):
+    n = 400
+    ids = [f"c{i:03d}" for i in range(n)]
+    treated = np.arange(n) % 2 == 0
+    tier = np.where(np.arange(n) % 4 < 2, "high", "low")
+    returns = (np.arange(n) % 5 < 2) | (treated & (tier == "high") & (np.arange(n) % 5 == 2))
+    assigned = pd.Timestamp("2024-03-01")
+    before = pd.DataFrame({"customer_id": ids, "timestamp": assigned - pd.Timedelta(days=3)})
+    after = pd.DataFrame(
+        {"customer_id": np.array(ids)[returns], "timestamp": assigned + pd.Timedelta(days=4)}
+    )
+    events = pd.concat([before, after], ignore_index=True).assign(
+        event="page_view", timestamp=lambda frame: frame["timestamp"].astype("datetime64[us]")
+    )
+    assignments = pd.DataFrame(
+        {
+            "customer_id": ids,
+            "group": np.where(treated, "treatment", "control"),
+            "assigned_at": pd.Series([assigned] * n, dtype="datetime64[us]"),
+        }
+    )
+    path = tmp_path / "scores.csv"
+    pd.DataFrame({"customer_id": ids, "tier": tier}).to_csv(path, index=False)
+    settings = {
+        "outcome": {"kind": "retention", "events": [], "days": 10},
+        "control": "control",
+        "alpha": 0.05,
+        "expected_split": None,
+        "srm_alpha": 0.001,
+        "correction": "holm",
+        "segments": ["tier"],
+        "segments_path": str(path),
+        "min_segment_size": 10,
+        "bootstrap_resamples": 100,
+        "seed": 0,
+        "cuped": False,
+    }
+    inputs = Inputs(events, None, pd.Timestamp("2024-03-20"), assignments=assignments)
+    result = run_lift(inputs, settings)
+    table = result.tables["lift_segments"].set_index("level")
+    for level in ("high", "low"):
+        within = tier == level
+        expected = returns[within & treated].mean() - returns[within & ~treated].mean()
+        assert table.loc[level, "lift"] == pytest.approx(expected)
+    assert table.loc["low", "lift"] == pytest.approx(0.0)
+    assert result.tables["lift_overall"]["method"].tolist() == ["newcombe"]
+    with pytest.raises(ConfigError, match="'plan'"):
+        run_lift(inputs, {**settings, "segments": ["plan"]})
