@@ -63,13 +63,15 @@ def maximize_likelihood(
             slopes = gradient(params, *data) @ weights / total
         return objective(log_params), (2 * penalizer * params - slopes) * params
 
-    found = minimize(
-        objective if gradient is None else with_gradient,
-        np.log(start),
-        jac=gradient is not None,
-        method="L-BFGS-B",
-        options=SEARCH_OPTIONS,
-    )
+    # Finite differences step past the region where the likelihood is finite: +inf there.
+    with np.errstate(invalid="ignore"):
+        found = minimize(
+            objective if gradient is None else with_gradient,
+            np.log(start),
+            jac=gradient is not None,
+            method="L-BFGS-B",
+            options=SEARCH_OPTIONS,
+        )
     if not np.all(np.isfinite(found.x)) or not np.isfinite(found.fun):
         raise DataValidationError(f"the likelihood search did not converge: {found.message}")
     return [float(value) for value in np.exp(found.x)]
