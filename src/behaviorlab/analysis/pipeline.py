@@ -14,7 +14,9 @@ from matplotlib.figure import Figure
 
 from behaviorlab.analysis import charts, clusters, cohorts, funnels, rfm
 from behaviorlab.analysis.behaviour import summarize_behaviour
+from behaviorlab.analysis.clv import run_clv
 from behaviorlab.analysis.engine import Table, has_column
+from behaviorlab.analysis.experiment import run_lift, run_power
 from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, SIGNUP_AT
 from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features.builder import build_features
@@ -419,4 +421,7 @@ ANALYSES: dict[str, Callable[[Inputs, Mapping[str, Any]], Result]] = {
     "cohorts": run_cohorts,
     "funnel": run_funnel,
     "clusters": run_clusters,
+    "clv": run_clv,
+    "lift": run_lift,
+    "power": run_power,
 }

@@ -50,6 +50,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         customers=dataset.customers,
         data_end=dataset.data_end,
         truth=read_truth(cfg.get("truth_path"), data_cfg),
+        assignments=dataset.assignments,
     )
     results = [ANALYSES[name](inputs, settings[name]) for name in chosen]
     title = f"Behavioural analyses: {dataset.name}"
