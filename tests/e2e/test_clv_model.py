@@ -100,6 +100,7 @@ def test_scores_carry_clv_and_tiers_rank_by_value_at_risk(small_sim_dir, models,
     scores = pd.read_parquet(out)
     assert result["clv_model_version"] == "1"
     assert {*OUTPUTS, "value_at_risk"} <= set(scores.columns)
+    assert set(scores["clv_model_version"]) == {"1"}
     np.testing.assert_allclose(scores["value_at_risk"], scores["probability"] * scores["clv"])
     assert result["clv_total"] == pytest.approx(scores["clv"].sum())
 

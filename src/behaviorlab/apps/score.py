@@ -24,7 +24,6 @@ from behaviorlab.apps.common import (
     to_plain,
 )
 from behaviorlab.apps.schemas import register_schemas
-from behaviorlab.errors import ConfigError
 from behaviorlab.scoring.batch import (
     ScoringSummary,
     score_to_file,
@@ -78,17 +77,15 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     clv = load_clv_model(cfg.clv_model)
     check_ranking(spec["scoring"]["tiers"], clv is not None)
     dataset = open_dataset(cfg)
-    if clv is not None and dataset.events is None:
-        raise ConfigError(
-            "clv_model values customers from their purchases: this data has no events"
-        )
     cutoff = scoring_cutoff(cfg.cutoff, dataset.events, spec["task"])
+    value = None if clv is None else CustomerValue.of_events(clv[2], cutoff, dataset.events)
     snapshots = scoring_snapshots(
         dataset.events, dataset.customers, spec["task"], cutoff, cfg.window_days
     )
     extra = {"model_name": name, "model_version": version, "scored_at": pd.Timestamp.now("UTC")}
+    if clv is not None:
+        extra |= {"clv_model_name": clv[0], "clv_model_version": clv[1]}
     path = Path(cfg.output.path)
-    value = None if clv is None else CustomerValue(clv[2], cutoff)
     summary = score_dataset(cfg, model, spec, dataset, snapshots, path, extra, value)
     if cfg.output.duckdb.database:
         load_into_duckdb(path, cfg.output.duckdb.database, cfg.output.duckdb.table)

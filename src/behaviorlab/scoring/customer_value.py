@@ -146,6 +146,17 @@ class CustomerValue:
     fitted: FittedClv
     cutoff: pd.Timestamp
 
+    @classmethod
+    def of_events(
+        cls, fitted: FittedClv, cutoff: pd.Timestamp, events: pd.DataFrame | ibis.Table | None
+    ) -> "CustomerValue":
+        """The model applied at ``cutoff`` to this event log, refused before any scoring
+        when the log cannot be valued (no events, or no amounts)."""
+        if events is None:
+            raise ConfigError("clv_model values customers from their purchases: no event log")
+        purchases_of(events, fitted.settings["purchase_events"])
+        return cls(fitted, pd.Timestamp(cutoff))
+
     def score(self, events: pd.DataFrame | None, customer_ids: pd.Series) -> pd.DataFrame:
         """The CLV outputs of each customer id given, in their order."""
         ids = customer_ids.astype("str").reset_index(drop=True)
