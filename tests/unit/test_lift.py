@@ -237,3 +237,5 @@ def test_run_lift_reads_segments_from_a_score_table(tmp_path):
     assert result.tables["lift_overall"]["method"].tolist() == ["newcombe"]
     with pytest.raises(ConfigError, match="'plan'"):
         run_lift(inputs, {**settings, "segments": ["plan"]})
+    with pytest.raises(ConfigError, match="rfm_grid is empty"):
+        run_lift(inputs, {**settings, "segments": ["rfm"], "rfm_grid": None})

@@ -196,8 +196,9 @@ def score_segments_at(
     grid = settings.get("rfm_grid")
     if not grid:
         raise ConfigError(
-            "lift.segments has 'rfm' but lift.rfm_grid is empty: set it (the grid of "
-            "analysis.rfm.segments) or drop 'rfm' from lift.segments"
+            "lift.segments has 'rfm' but lift.rfm_grid is empty: run the rfm analysis too "
+            "(analysis=[lift,rfm], whose grid it reads), set lift.rfm_grid, or drop 'rfm' "
+            "from lift.segments"
         )
     scores = rfm.score_rfm(events, pd.Timestamp(cutoff), settings["purchase_event"])
     named = rfm.assign_segments(scores, grid)[[CUSTOMER_ID, "segment"]]
