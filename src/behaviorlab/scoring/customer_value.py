@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, EVENT, TIMESTAMP
@@ -19,7 +20,7 @@ from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.modeling.clv import (
     TRANSACTIONS_MODELS,
     GammaGammaModel,
-    customer_lifetime_value,
+    score_clv,
     summarize_purchases,
 )
 
@@ -42,28 +43,20 @@ class FittedClv:
 
     def predict(self, summary: pd.DataFrame) -> pd.DataFrame:
         """Expected purchases in the horizon, probability alive, expected order value and
-        CLV for each summary row (its index kept)."""
+        CLV for each summary row (its index kept), as ``score_clv`` computes them (rows
+        keyed by position: the pyfunc's input has no customer id)."""
         rows = summary_inputs(summary)
         settings = self.settings
-        value = customer_lifetime_value(
+        scored = score_clv(
+            rows.assign(**{CUSTOMER_ID: np.arange(len(rows))}),
             self.transactions,
             self.spend,
-            rows,
-            settings["months"],
-            settings["monthly_discount"],
-            settings["margin"],
+            horizon_days=settings["horizon_days"],
+            months=settings["months"],
+            monthly_discount=settings["monthly_discount"],
+            margin=settings["margin"],
         )
-        return pd.DataFrame(
-            {
-                "expected_purchases": self.transactions.expected_purchases(
-                    rows, settings["horizon_days"]
-                ),
-                "probability_alive": self.transactions.probability_alive(rows),
-                "expected_order_value": self.spend.expected_order_value(rows),
-                "clv": value,
-            },
-            index=summary.index,
-        ).astype("float64")
+        return scored[OUTPUT_COLUMNS].astype("float64").set_axis(summary.index)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything needed to rebuild the model, as JSON-ready values (no pickle)."""
