@@ -8,6 +8,8 @@ PYTEST_ARGS ?=
 MODEL ?= churn-sim
 PORT ?= 5001
 TRACKING_URI ?= sqlite:///mlruns/mlflow.db
+SERVER_PORT ?= 5050
+PG_PORT ?= 5433
 
 .DEFAULT_GOAL := help
 
@@ -41,6 +43,12 @@ serve: setup ## Serve MODEL@champion (MODEL=churn-sim) on http://127.0.0.1:5001 
 	$(BIN)/mlflow models serve -m "models:/$(MODEL)@champion" --env-manager local \
 	  -h 127.0.0.1 -p $(PORT)
 
+server: setup ## Team stack in .team/: PostgreSQL + MLflow with basic auth on 127.0.0.1:5050
+	$(BIN)/python -m behaviorlab.team.server start --folder .team --port $(SERVER_PORT) --pg-port $(PG_PORT)
+
+server-stop: ## Stop exactly what make server started (its pid files)
+	$(BIN)/python -m behaviorlab.team.server stop --folder .team
+
 bench: setup ## Run the benchmarks (they print their figures)
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
@@ -49,4 +57,4 @@ clean: ## Remove the environment, caches, local store and outputs
 	find mlruns -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
-.PHONY: help setup demo test lint ui serve bench clean
+.PHONY: help setup demo test lint ui serve server server-stop bench clean
