@@ -237,5 +237,9 @@ def test_run_lift_reads_segments_from_a_score_table(tmp_path):
     assert result.tables["lift_overall"]["method"].tolist() == ["newcombe"]
     with pytest.raises(ConfigError, match="'plan'"):
         run_lift(inputs, {**settings, "segments": ["plan"]})
-    with pytest.raises(ConfigError, match="rfm_grid is empty"):
-        run_lift(inputs, {**settings, "segments": ["rfm"], "rfm_grid": None})
+    without_grid = run_lift(inputs, {**settings, "segments": ["rfm"], "rfm_grid": None})
+    assert without_grid.text.endswith(
+        "RFM segments skipped: no RFM grid (run the rfm analysis too,"
+        " analysis=[lift,rfm], or set lift.rfm_grid)."
+    )
+    assert without_grid.tables["lift_segments"].empty

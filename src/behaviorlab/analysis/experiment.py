@@ -34,6 +34,10 @@ COVARIATES = {
     "active_days": ("pre_active_days", "active days in the window before assignment"),
 }
 NO_PURCHASES = "no purchases"
+RFM_SKIPPED = (
+    "RFM segments skipped: no RFM grid (run the rfm analysis too, analysis=[lift,rfm], "
+    "or set lift.rfm_grid)."
+)
 
 
 def run_lift(inputs: "Inputs", settings: Mapping[str, Any]) -> "Result":
@@ -81,6 +85,9 @@ def run_lift(inputs: "Inputs", settings: Mapping[str, Any]) -> "Result":
             reductions[arm] = cuped.variance_reduction
     overall = pd.DataFrame(rows, columns=lift.LIFT_COLUMNS)
     columns = list(settings.get("segments") or [])
+    skipped = RFM_SEGMENT in columns and not settings.get("rfm_grid")
+    if skipped:
+        columns.remove(RFM_SEGMENT)
     segments = collect_segments(inputs, outcomes, columns, settings)
     per_segment = pd.concat(
         [
@@ -131,7 +138,8 @@ def run_lift(inputs: "Inputs", settings: Mapping[str, Any]) -> "Result":
             name,
             binary,
             alpha,
-        ),
+        )
+        + (f"\n{RFM_SKIPPED}" if skipped else ""),
         metrics=lift_metrics(overall, sample_ratio, reductions),
     )
 
@@ -148,7 +156,8 @@ def collect_segments(
 
     Segments come from the customers' categorical attributes, the RFM segment at the
     earliest assignment (``rfm``; nothing after it is seen) or a table at ``segments_path``
-    (such as a score output with ``tier``).
+    (such as a score output with ``tier``). ``run_lift`` drops ``rfm`` without a grid and
+    says so.
     """
     segments = outcomes[[CUSTOMER_ID]]
     sources = []
@@ -193,15 +202,8 @@ def score_segments_at(
     events: Table, cutoff: pd.Timestamp, settings: Mapping[str, Any]
 ) -> pd.DataFrame:
     """Each customer's named RFM segment from purchases before ``cutoff``."""
-    grid = settings.get("rfm_grid")
-    if not grid:
-        raise ConfigError(
-            "lift.segments has 'rfm' but lift.rfm_grid is empty: run the rfm analysis too "
-            "(analysis=[lift,rfm], whose grid it reads), set lift.rfm_grid, or drop 'rfm' "
-            "from lift.segments"
-        )
     scores = rfm.score_rfm(events, pd.Timestamp(cutoff), settings["purchase_event"])
-    named = rfm.assign_segments(scores, grid)[[CUSTOMER_ID, "segment"]]
+    named = rfm.assign_segments(scores, settings["rfm_grid"])[[CUSTOMER_ID, "segment"]]
     return named.rename(columns={"segment": RFM_SEGMENT})
 
 

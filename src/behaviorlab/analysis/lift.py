@@ -133,9 +133,10 @@ def compare_rates(
     else:
         ratio_low = ratio_high = np.nan
     if 0 < count_t + count_c < n_t + n_c:
-        p_value = test_proportions_2indep(
-            count_t, n_t, count_c, n_c, method="score", correction=False
-        ).pvalue
+        with np.errstate(divide="ignore", invalid="ignore"):  # odds ratio of a 0% or 100% rate
+            p_value = test_proportions_2indep(
+                count_t, n_t, count_c, n_c, method="score", correction=False
+            ).pvalue
     else:
         p_value = 1.0
     return {
