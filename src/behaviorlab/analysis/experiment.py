@@ -69,7 +69,7 @@ def run_lift(inputs: "Inputs", settings: Mapping[str, Any]) -> "Result":
         float(settings["srm_alpha"]),
     )
     resamples, seed = int(settings["bootstrap_resamples"]), int(settings["seed"])
-    covariate = settings.get("cuped_covariate") or "outcome"
+    covariate = settings.get("cuped_covariate") or default_covariate(outcome["kind"])
     if covariate not in COVARIATES:
         raise ConfigError(
             f"lift.cuped_covariate must be one of {', '.join(COVARIATES)}, got '{covariate}'"
@@ -142,6 +142,12 @@ def run_lift(inputs: "Inputs", settings: Mapping[str, Any]) -> "Result":
         + (f"\n{RFM_SKIPPED}" if skipped else ""),
         metrics=lift_metrics(overall, sample_ratio, reductions),
     )
+
+
+def default_covariate(kind: str) -> str:
+    """Active days for retention and churn: every assigned customer was active before
+    assignment, so the same metric before it is constant and reduces no variance."""
+    return "active_days" if kind in ("retention", "churn") else "outcome"
 
 
 def outcome_name(kind: str) -> str:

@@ -92,7 +92,7 @@ class LiftAnalysisConfig:
     bootstrap_resamples: int = MISSING
     seed: int = MISSING
     cuped: bool = MISSING
-    cuped_covariate: str = MISSING
+    cuped_covariate: str | None = MISSING
 
 
 @dataclass
