@@ -164,3 +164,18 @@ def test_bad_settings_and_data_are_refused(events):
         run_clv(inputs_of(events), {**SETTINGS, "purchase_event": "order"})
     with pytest.raises(DataValidationError, match="holdout_days"):
         run_clv(inputs_of(events), {**SETTINGS, "holdout_days": 2000})
+
+
+def test_segment_metrics_add_up_to_the_customers_and_value(result):
+    customers = result.details["clv_customers"]
+    counts = customers["segment"].value_counts()
+    for segment, count in counts.items():
+        key = segment.replace(", ", "_").replace(" ", "_")
+        assert result.metrics[f"clv_{key}_customers"] == count
+    segment_totals = [
+        value
+        for name, value in result.metrics.items()
+        if name.endswith("_total") and name != "clv_total"
+    ]
+    assert len(segment_totals) == len(counts)
+    assert sum(segment_totals) == pytest.approx(result.metrics["clv_total"])

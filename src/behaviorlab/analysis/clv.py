@@ -87,6 +87,7 @@ def run_clv(inputs: "Inputs", settings: Mapping[str, Any]) -> "Result":
                 for model in unique_models(models)
                 for name, value in model.params_.items()
             },
+            **segment_metrics(segments),
         },
     )
     holdout = validate_holdout(purchases, cutoff, settings)
@@ -94,6 +95,16 @@ def run_clv(inputs: "Inputs", settings: Mapping[str, Any]) -> "Result":
         add_holdout(result, holdout, settings)
     result.text = write_brief(segments, cutoff, settings, has_amounts, holdout)
     return result
+
+
+def segment_metrics(segments: pd.DataFrame) -> dict[str, float]:
+    """Customers and total CLV per segment, under metric-safe names (high_value_at_risk)."""
+    metrics = {}
+    for row in segments.itertuples():
+        key = "".join(ch if ch.isalnum() else "_" for ch in row.segment).replace("__", "_")
+        metrics[f"clv_{key}_customers"] = float(row.customers)
+        metrics[f"clv_{key}_total"] = float(row.total_clv)
+    return metrics
 
 
 def check_settings(settings: Mapping[str, Any]) -> None:

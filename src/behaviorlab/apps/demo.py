@@ -47,6 +47,12 @@ def print_summary(simulated, trained, scored, analysed, trained_at, elapsed) -> 
     print(f"  scores     {scored['rows']:,} customers -> {scored['path']}")
     for line in score.tier_lines(scored["tier_summary"], scored["outcome"]):
         print(f"  tier {line}")
+    at_risk = analysed.get("clv_high_value_at_risk_customers", 0.0)
+    at_stake = analysed.get("clv_high_value_at_risk_total", 0.0)
+    print(
+        f"  value      {at_risk:,.0f} high-value customers at risk hold {at_stake:,.0f} of"
+        f" the {analysed['clv_total']:,.0f} predicted 12-month value"
+    )
     print(f"  analyses   {analysed['report']}")
     print(f"  time       {trained_at:.0f} s to a trained model, {elapsed:.0f} s in all")
     print("  look at it all in the MLflow UI: make ui  (http://127.0.0.1:5000)")
