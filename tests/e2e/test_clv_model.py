@@ -12,9 +12,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from behaviorlab.apps import clv, score
-from behaviorlab.errors import ConfigError
+from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.modeling.clv import summarize_purchases
-from behaviorlab.scoring.customer_value import SUMMARY_COLUMNS, FittedClv, fit_clv
+from behaviorlab.scoring.customer_value import (
+    SUMMARY_COLUMNS,
+    CustomerValue,
+    FittedClv,
+    fit_clv,
+)
 from behaviorlab.scoring.predict import assign_ranked_tiers
 from tests.helpers import compose_config, small_sim_overrides, train_small_version
 
@@ -161,6 +166,37 @@ def test_bg_nbd_model_survives_its_json_round_trip(small_sim_dir):
     restored = FittedClv.from_dict(json.loads(json.dumps(fitted.to_dict())))
     assert restored.kind == "bg_nbd"
     pd.testing.assert_frame_equal(restored.predict(summary), fitted.predict(summary))
+
+    # At a cutoff: a buyer (two purchase days: frequency 1, recency 9, T 18, spend 30) is
+    # valued from that history; a customer who bought only later, or only browsed, is not.
+    # T counts the days from the first purchase day to the day before the cutoff.
+    events = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "b", "c"],
+            "timestamp": pd.to_datetime(
+                [
+                    "2025-02-10 09:00",
+                    "2025-02-19 10:00",
+                    "2025-03-05 00:00",
+                    "2025-03-02 00:00",
+                    "2025-02-11 12:00",
+                ]
+            ),
+            "event": ["purchase", "purchase", "purchase", "purchase", "page_view"],
+            "amount": [10.0, 30.0, 99.0, 50.0, 0.0],
+        }
+    )
+    value = CustomerValue.of_events(restored, pd.Timestamp("2025-03-01"), events)
+    valued = value.score(events, pd.Series(["c", "a", "b"]))
+    history = pd.DataFrame({"frequency": [1.0], "recency": [9.0], "T": [18.0]})
+    want = restored.predict(history.assign(monetary_value=30.0))
+    pd.testing.assert_frame_equal(valued.iloc[[1]].reset_index(drop=True), want)
+    assert valued.loc[[0, 2], "clv"].tolist() == [0.0, 0.0]
+    assert valued.loc[[0, 2], "probability_alive"].isna().all()
+    with pytest.raises(DataValidationError, match="amount"):
+        CustomerValue.of_events(restored, pd.Timestamp("2025-03-01"), events.drop(columns="amount"))
+    with pytest.raises(ConfigError, match="no event log"):
+        CustomerValue.of_events(restored, pd.Timestamp("2025-03-01"), None)
 
 
 def test_value_at_risk_ranks_capacity_tiers_only():
