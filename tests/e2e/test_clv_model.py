@@ -159,7 +159,7 @@ def test_bad_clv_settings_stop_with_one_line(
     assert not out.exists()
 
 
-def test_bg_nbd_model_survives_its_json_round_trip(small_sim_dir):
+def test_bg_nbd_model_round_trips_as_json_and_values_customers_at_a_cutoff(small_sim_dir):
     summary = summarize_purchases(sim_purchases(small_sim_dir), "2025-03-01")
     settings = {"horizon_days": 30, "months": 6, "monthly_discount": 0.0, "margin": 0.3}
     fitted = fit_clv(summary, "bg_nbd", settings | {"purchase_events": ["purchase"]})
