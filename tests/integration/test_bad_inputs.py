@@ -678,6 +678,30 @@ CONFIG_REFUSED = [
         ("analysis.rfm.cutoff must be a date",),
     ),
     ConfigCase(
+        "analyze_clv_unknown_model",
+        "analyze",
+        fixed("analysis=clv", "analysis.clv.transactions_model=bgnbd"),
+        ("analysis.clv.transactions_model must be one of", "'bgnbd'"),
+    ),
+    ConfigCase(
+        "analyze_clv_zero_margin",
+        "analyze",
+        fixed("analysis=clv", "analysis.clv.margin=0"),
+        ("analysis.clv.margin", "(0, 1]"),
+    ),
+    ConfigCase(
+        "analyze_lift_unknown_outcome",
+        "analyze",
+        fixed("analysis=lift", "analysis.lift.outcome.kind=sales"),
+        ("analysis.lift.outcome.kind must be one of", "'sales'"),
+    ),
+    ConfigCase(
+        "analyze_power_above_one",
+        "analyze",
+        fixed("analysis=power", "analysis.power.power=1.2"),
+        ("analysis.power.power", "(0, 1)"),
+    ),
+    ConfigCase(
         "analyze_output_dir_is_a_file",
         "analyze",
         analyze_output_on_file,

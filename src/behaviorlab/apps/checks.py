@@ -24,9 +24,13 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from behaviorlab.analysis.clusters import METHODS as CLUSTER_METHODS
 from behaviorlab.analysis.cohorts import ANCHORS as COHORT_ANCHORS
 from behaviorlab.analysis.cohorts import PERIODS as COHORT_PERIODS
+from behaviorlab.analysis.experiment import COVARIATES
 from behaviorlab.analysis.funnels import ORDERINGS as FUNNEL_ORDERINGS
 from behaviorlab.analysis.funnels import UNITS as FUNNEL_UNITS
+from behaviorlab.analysis.lift import CORRECTIONS
+from behaviorlab.analysis.outcomes import KINDS as OUTCOME_KINDS
 from behaviorlab.errors import ConfigError
+from behaviorlab.modeling.clv import TRANSACTIONS_MODELS as CLV_MODELS
 
 Check = Callable[[Any], str | None]
 Rules = Mapping[str, Check]
@@ -538,12 +542,40 @@ ANALYZE_RULES: dict[str, Check] = {
     "analysis.clusters.stability_seeds": integer(1),
     "analysis.clusters.sample_size": integer(3),
     "analysis.clusters.sample": integer(1),
+    "analysis.clv.cutoff": optional(date),
+    "analysis.clv.transactions_model": one_of(*CLV_MODELS),
+    "analysis.clv.alive_model": optional(one_of(*CLV_MODELS)),
+    "analysis.clv.penalizer": number(0),
+    "analysis.clv.horizon_days": integer(1),
+    "analysis.clv.months": integer(1),
+    "analysis.clv.monthly_discount": number(0),
+    "analysis.clv.margin": number(0, 1, low_open=True),
+    "analysis.clv.value_shares": each(number(0, 1, low_open=True, high_open=True), at_least=1),
+    "analysis.clv.alive_threshold": number(0, 1, low_open=True, high_open=True),
+    "analysis.clv.holdout_days": optional(integer(1)),
+    "analysis.lift.outcome.kind": one_of(*OUTCOME_KINDS),
+    "analysis.lift.outcome.days": integer(1),
+    "analysis.lift.alpha": number(0, 0.5, low_open=True, high_open=True),
+    "analysis.lift.srm_alpha": number(0, 0.5, low_open=True, high_open=True),
+    "analysis.lift.correction": one_of(*CORRECTIONS),
+    "analysis.lift.segments_path": optional(existing_file),
+    "analysis.lift.min_segment_size": integer(2),
+    "analysis.lift.bootstrap_resamples": integer(100),
+    "analysis.lift.cuped_covariate": optional(one_of(*COVARIATES)),
+    "analysis.power.outcome.kind": one_of(*OUTCOME_KINDS),
+    "analysis.power.outcome.days": integer(1),
+    "analysis.power.alpha": number(0, 0.5, low_open=True, high_open=True),
+    "analysis.power.power": number(0, 1, low_open=True, high_open=True),
+    "analysis.power.ratio": number(0, low_open=True),
+    "analysis.power.lookback_days": integer(1),
+    "analysis.power.n_per_group": each(integer(2), at_least=1),
+    "analysis.power.effects": each(number(0, low_open=True), at_least=1),
     **DATA_RULES,
     **TRACKING_RULES,
 }
 
 CLV_RULES: dict[str, Check] = {
-    "transactions_model": one_of("pareto_nbd", "bg_nbd"),
+    "transactions_model": one_of(*CLV_MODELS),
     "penalizer": number(0),
     "spend_penalizer": number(0),
     "purchase_events": each(event_name, at_least=1),
