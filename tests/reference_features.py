@@ -113,13 +113,18 @@ def clv_summary(pit: pd.DataFrame, purchase_events: list[str]) -> pd.DataFrame:
     return out.merge(spend, on=KEYS)
 
 
-def clv(pit: pd.DataFrame, purchase_events: list[str], p: dict) -> pd.DataFrame:
-    """The clv family cutoff by cutoff: the same models fitted on each cutoff's summary."""
+def clv(events: pd.DataFrame, cutoffs: pd.Series, p: dict) -> pd.DataFrame:
+    """The clv family cutoff by cutoff: the same models fitted on the summaries of every
+    customer of the log at each cutoff (those without a purchase before it drop out)."""
     from behaviorlab.modeling.clv import TRANSACTIONS_MODELS, GammaGammaModel, score_clv
 
+    everyone = pd.MultiIndex.from_product(
+        [events["customer_id"].unique(), cutoffs.unique()], names=KEYS
+    ).to_frame(index=False)
+    pit = before_cutoff(events, everyone.astype({"cutoff": "datetime64[us]"}))
     horizon = p["horizon_days"]
     parts = []
-    for _, summary in clv_summary(pit, purchase_events).groupby("cutoff"):
+    for _, summary in clv_summary(pit, p["purchase_events"]).groupby("cutoff"):
         summary = summary.sort_values("customer_id", ignore_index=True)
         if len(summary) < p["min_customers"]:
             continue
@@ -144,7 +149,7 @@ def clv(pit: pd.DataFrame, purchase_events: list[str], p: dict) -> pd.DataFrame:
         if not p["monetary"]:
             scored = scored.drop(columns=["clv_expected_order_value", "clv_value"])
         parts.append(pd.concat([summary[KEYS], scored], axis=1))
-    return pd.concat(parts, ignore_index=True) if parts else pit[KEYS].iloc[:0]
+    return pd.concat(parts, ignore_index=True) if parts else everyone.iloc[:0]
 
 
 def activity(pit: pd.DataFrame, windows: list[int], event_types: list[str]) -> pd.DataFrame:
@@ -282,7 +287,7 @@ def reference_features(events: pd.DataFrame, snapshots: pd.DataFrame, spec: dict
     if optional and not rfm_params.get("monetary"):
         optional = [optional[0].drop(columns="monetary_repeat_mean")]
     if spec.get("clv", {}).get("enabled"):
-        optional.append(clv(pit, spec["clv"]["purchase_events"], spec["clv"]))
+        optional.append(clv(events, snapshots["cutoff"], spec["clv"]))
     parts = [
         rfm(pit, purchases),
         *optional,

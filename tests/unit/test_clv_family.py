@@ -153,16 +153,27 @@ def test_each_cutoff_is_fitted_on_its_own_history_only(events):
     pdt.assert_frame_equal(build(truncated, snapshots_at(events, CUTOFF)), alone)
 
 
-def test_models_fitted_on_the_whole_job_score_any_part_alike(events):
+def test_the_models_are_fitted_on_every_buyer_not_only_the_snapshots(events):
+    """A task's eligibility picks the snapshots; the customer base the models learn from is
+    every customer who bought before the cutoff, so a subset scores as in the whole."""
+    snapshots = snapshots_at(events, "2024-07-01", CUTOFF)
+    whole = build(events, snapshots)
+    few = snapshots["customer_id"] < "c0100"
+    subset = build(events, snapshots.loc[few])
+    pdt.assert_frame_equal(subset, whole.loc[whole["customer_id"] < "c0100"].reset_index(drop=True))
+
+
+def test_models_fitted_on_the_whole_log_score_any_part_alike(events):
     snapshots = snapshots_at(events, "2024-07-01", CUTOFF)
     resolved = resolve_feature_spec(ONLY_CLV, events, None)
     whole = build_features(events, None, snapshots, resolved)
     models = fit_clv_models(events, snapshots, resolved)
     assert sorted(models) == [pd.Timestamp("2024-07-01"), CUTOFF]
     part = snapshots.loc[snapshots["customer_id"] < "c0200"]
-    scored = build_features(events, None, part, resolved, clv_models=models)
+    part_events = events.loc[events["customer_id"] < "c0200"]  # as partitioned scoring has
+    scored = build_features(part_events, None, part, resolved, clv_models=models)
     pdt.assert_frame_equal(scored, whole.loc[whole["customer_id"] < "c0200"].reset_index(drop=True))
-    refitted = build_features(events, None, part, resolved)
+    refitted = build_features(part_events, None, part, resolved)
     assert not np.allclose(refitted["clv_value"], scored["clv_value"], equal_nan=True)
 
 

@@ -33,6 +33,7 @@ from behaviorlab.features.engine import (
     Events,
     as_event_table,
     event_gaps,
+    fetch,
     fetch_by_snapshot,
     join_before_cutoff,
     materialised,
@@ -179,33 +180,47 @@ def compute_event_features(events: Events, snapshots: pd.DataFrame, spec: dict) 
     return frame.reset_index(drop=True)
 
 
-def clv_summaries(events: Events, snapshots: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """Each snapshot's purchase summary before its cutoff (``clv.summary_table``), beside
-    its keys, in snapshot order: one engine query, one small row per snapshot back."""
-    events = as_event_table(events)
-    table = clv.summary_table(events, snapshot_table(snapshots), spec["clv"])
-    summary = fetch_by_snapshot(ibis.get_backend(events), table, len(snapshots))
-    return clv.with_keys(summary, snapshots)
+def clv_summaries(events: ibis.Table, keys: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """The purchase summary of each (customer, cutoff) in ``keys`` (``clv.summary_table``),
+    beside the keys, in their order: one engine query, one small row per key back."""
+    table = clv.summary_table(events, snapshot_table(keys), spec["clv"])
+    summary = fetch_by_snapshot(ibis.get_backend(events), table, len(keys))
+    return clv.with_keys(summary, keys)
+
+
+def clv_buyer_summaries(events: ibis.Table, snapshots: pd.DataFrame, spec: dict) -> pd.DataFrame:
+    """The summaries of every customer of the events who bought before each cutoff of
+    ``snapshots``: what that cutoff's models are fitted on."""
+    first = fetch(ibis.get_backend(events), clv.first_purchases(events, spec["clv"]))
+    return clv_summaries(events, clv.buyers_before(first, snapshots[CUTOFF]), spec)
 
 
 def fit_clv_models(events: Events, snapshots: pd.DataFrame, spec: dict) -> dict:
-    """The clv family's models for every cutoff of ``snapshots``, fitted on all of them:
-    a caller building features in parts (e.g. by customer) fits once here on the whole
-    job and passes the result to each part's ``build_features(..., clv_models=)``, so the
-    parts never change a fit."""
+    """The clv family's models for every cutoff of ``snapshots``, fitted on the whole event
+    log: a caller building features in parts of the customers fits once here and passes
+    the result to each part's ``build_features(..., clv_models=)``, so no part changes a
+    fit."""
     require_resolved(spec)
-    snapshots = sort_snapshots(snapshots[list(SNAPSHOT_KEYS)])
-    return clv.fit_models(clv_summaries(events, snapshots, spec), spec["clv"])
+    events = as_event_table(events)
+    summaries = clv_buyer_summaries(events, snapshots, spec)
+    return clv.fit_models(summaries, snapshots[CUTOFF], spec["clv"])
 
 
 def compute_clv_features(
     events: Events, snapshots: pd.DataFrame, spec: dict, models: dict | None
 ) -> pd.DataFrame:
-    """The clv family's columns aligned on the snapshots: fitted per cutoff on these
-    snapshots unless ``models`` (from ``fit_clv_models``) are given."""
-    summaries = clv_summaries(events, snapshots, spec)
-    fitted = clv.fit_models(summaries, spec["clv"]) if models is None else models
-    return clv.score(summaries, fitted, spec["clv"]).reset_index(drop=True)
+    """The clv family's columns aligned on the snapshots: the models fitted per cutoff on
+    every buyer of ``events`` unless ``models`` (from ``fit_clv_models``) are given."""
+    events = as_event_table(events)
+    params = spec["clv"]
+    if models is None:
+        summaries = clv_buyer_summaries(events, snapshots, spec)
+        models = clv.fit_models(summaries, snapshots[CUTOFF], params)
+        keys = snapshots[list(SNAPSHOT_KEYS)].reset_index(drop=True)
+        rows = keys.merge(summaries, on=list(SNAPSHOT_KEYS), how="left", validate="one_to_one")
+    else:
+        rows = clv_summaries(events, snapshots, spec)
+    return clv.score(rows, models, params).reset_index(drop=True)
 
 
 def build_features(

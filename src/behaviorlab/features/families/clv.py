@@ -1,18 +1,20 @@
 """Customer lifetime value features: Pareto/NBD or BG/NBD (and Gamma-Gamma for spend)
 fitted at each cutoff on that cutoff's history only.
 
-The engine reduces the purchases before each cutoff to one summary row per snapshot
-(lifetimes' conventions: ``rfm.bgnbd_summary``); only those rows come back. Then, for each
-distinct cutoff, the models are fitted on the summaries of that cutoff's snapshots with a
-purchase (a loop over cutoffs, numpy within one) and score the same snapshots: expected
-purchases over the horizon, probability alive and, with amounts, the expected spend per
-purchase day and the discounted value of the next ``months``. No event at or after the
-cutoff, no other cutoff and no label enters a fit.
+For each distinct cutoff, the models are fitted on every customer of the event log who
+bought before it (the customer base, not only the snapshots: a task's eligibility, e.g.
+churn's recently active customers, would leave the models no dropout to learn), then score
+that cutoff's snapshots: expected purchases over the horizon, probability alive and, with
+amounts, the expected spend per purchase day and the discounted value of the next
+``months``. No event at or after the cutoff, no other cutoff and no label enters a fit.
 
-The fit population is the cutoff's snapshots, so one call must see all of them: a caller
-that builds features in parts fits first on every snapshot (``builder.fit_clv_models``)
-and hands the fitted parameters to each part. A cutoff with fewer than ``min_customers``
-purchasers, or whose likelihood search fails, leaves its values missing (with a warning).
+The engine reduces the purchases to one summary row per customer and cutoff (lifetimes'
+conventions: ``rfm.bgnbd_summary``); only those rows come back, and the fits run in numpy,
+one per cutoff. The fit reads the whole event log it is given: a caller that builds
+features in parts of the customers fits first on the whole log
+(``builder.fit_clv_models``) and hands the fitted parameters to each part. A cutoff with
+fewer than ``min_customers`` buyers, or whose likelihood search fails, leaves its values
+missing (with a warning).
 """
 
 import warnings
@@ -21,7 +23,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, CUTOFF, EVENT
+from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, CUTOFF, EVENT, TIMESTAMP
 from behaviorlab.data.validation import DataQualityWarning
 from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features.engine import join_before_cutoff
@@ -100,6 +102,29 @@ def check_params(p: dict) -> None:
     check_value_settings(p["months"], p["monthly_discount"], p["margin"])
 
 
+def first_purchases(events: ibis.Table, p: dict) -> ibis.Table:
+    """Each customer's first purchase time: one row per buyer."""
+    bought = events.filter(events[EVENT].isin(p["purchase_events"]))
+    return bought.group_by(CUSTOMER_ID).aggregate(first=bought[TIMESTAMP].min())
+
+
+def buyers_before(first: pd.DataFrame, cutoffs) -> pd.DataFrame:
+    """``customer_id, cutoff`` for every customer whose first purchase is before each
+    cutoff: whom that cutoff's models are fitted on."""
+    stamps = pd.Series(cutoffs, dtype="datetime64[us]").drop_duplicates().sort_values()
+    parts = [
+        pd.DataFrame(
+            {
+                CUSTOMER_ID: first.loc[first["first"] < cutoff, CUSTOMER_ID].astype("str"),
+                CUTOFF: cutoff,
+            }
+        )
+        for cutoff in stamps
+    ]
+    keys = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[CUSTOMER_ID])
+    return keys.astype({CUSTOMER_ID: "str", CUTOFF: "datetime64[us]"})
+
+
 def summary_table(events: ibis.Table, snapshots: ibis.Table, p: dict) -> ibis.Table:
     """Per snapshot with a purchase before its cutoff, lifetimes' summary, keyed by ``sid``:
     only purchase events enter the point-in-time join."""
@@ -115,13 +140,12 @@ def with_keys(summary: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([keys, values], axis=1)
 
 
-def fit_models(summaries: pd.DataFrame, p: dict) -> dict[pd.Timestamp, dict]:
-    """Per distinct cutoff, the fitted models as plain dicts (``to_dict``), or None where a
-    cutoff cannot be fitted; each fit reads that cutoff's purchasers only."""
+def fit_models(summaries: pd.DataFrame, cutoffs, p: dict) -> dict[pd.Timestamp, dict]:
+    """Per cutoff, the fitted models as plain dicts (``to_dict``, None where a cutoff cannot
+    be fitted); each fit reads that cutoff's summaries only."""
     bought = summaries.loc[summaries["frequency"].notna()]
-    cutoffs = pd.Series(summaries[CUTOFF].unique()).sort_values()
     fitted = {}
-    for cutoff in cutoffs:
+    for cutoff in pd.Series(cutoffs, dtype="datetime64[us]").drop_duplicates().sort_values():
         rows = bought.loc[bought[CUTOFF] == cutoff].sort_values(CUSTOMER_ID, kind="stable")
         fitted[pd.Timestamp(cutoff)] = fit_cutoff(rows, p, pd.Timestamp(cutoff))
     return fitted
