@@ -199,8 +199,14 @@ def apply_decision(
     """Set aliases, record the decision on the version and return the line that reports it.
 
     The version keeps few tags (what the gate and rollback read); the reason in full, the
-    champion it was judged against and the figures go into its description.
+    champion it was judged against and the figures go into its description. A caller the
+    tracking server does not allow to move champion leaves the version as challenger, and
+    the reason says who may promote it.
     """
+    refusal = models.champion_refusal(name) if decision.promote else None
+    if refusal:
+        reason = f"the gate would promote it ({decision.reason}), but {refusal}"
+        decision = Decision(False, reason, decision.figures)
     if decision.promote:
         models.set_alias(name, CHAMPION, version)
         tags = {"previous_champion": champion or ""}
@@ -256,6 +262,9 @@ def rollback(name: str) -> str:
         raise ConfigError(
             f"{name} v{current} replaced no earlier champion; nothing to roll back to"
         )
+    refusal = models.champion_refusal(name)
+    if refusal:
+        raise models.PermissionRefused(f"cannot roll back {name}: {refusal}")
     models.set_alias(name, CHAMPION, previous)
     verdict = f"rolled back to v{previous}"
     reason = f"champion moved back from v{current} to v{previous} by behaviorlab-promote"

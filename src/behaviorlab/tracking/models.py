@@ -4,6 +4,7 @@ import contextlib
 import functools
 import importlib.metadata as metadata
 import json
+import os
 import pickle
 import re
 import tempfile
@@ -18,6 +19,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types import ColSpec, Schema
+from mlflow.utils.credentials import get_default_host_creds
+from mlflow.utils.rest_utils import http_request, verify_rest_response
 
 import behaviorlab
 from behaviorlab.errors import ConfigError, RegistryError
@@ -47,6 +50,15 @@ def is_missing_alias(error: MlflowException) -> bool:
     )
 
 
+class PermissionRefused(RegistryError):
+    """The tracking server refused the caller (HTTP 403): the job stops, moving nothing."""
+
+
+def is_permission_denied(error: MlflowException) -> bool:
+    """True for the server's refusal of an authenticated caller (PERMISSION_DENIED, 403)."""
+    return error.error_code == "PERMISSION_DENIED" or error.get_http_status_code() == 403
+
+
 def registry_call(function: Callable) -> Callable:
     """Turn a registry failure into a RegistryError that stops the app with exit status 1."""
 
@@ -55,6 +67,12 @@ def registry_call(function: Callable) -> Callable:
         try:
             return function(*args, **kwargs)
         except MlflowException as error:
+            if is_permission_denied(error):
+                user = os.environ.get("MLFLOW_TRACKING_USERNAME", "this user")
+                raise PermissionRefused(
+                    f"{mlflow.get_registry_uri()} refused {user} permission to "
+                    f"{function.__name__.replace('_', ' ')} {args}: ask for the role that may"
+                ) from None
             raise RegistryError(
                 f"model registry failed in {function.__name__}{args}: "
                 f"{error.error_code}: {error.message}"
@@ -223,6 +241,39 @@ def version_info(name: str, version: str) -> dict[str, Any]:
 def set_alias(name: str, alias: str, version: str) -> None:
     """Point an alias at a version (aliases replace the deprecated stages)."""
     MlflowClient().set_registered_model_alias(name, alias, version)
+
+
+def auth_request(path: str, params: Mapping[str, str]) -> dict | None:
+    """GET one of the basic-auth app's endpoints as the caller; None when the server has no
+    auth app (a store without users lets everyone move aliases)."""
+    uri = mlflow.get_registry_uri()
+    response = http_request(get_default_host_creds(uri), path, "GET", params=dict(params))
+    if response.status_code == 404:
+        return None
+    return verify_rest_response(response, path).json()
+
+
+@registry_call
+def champion_refusal(name: str) -> str | None:
+    """Why the caller may not move ``champion`` of ``name``; None when it may.
+
+    On a server with basic auth only MANAGE on the registered model (the deploy role) or an
+    admin moves champion. MLflow itself lets EDIT set any alias, since registering a version
+    takes the same EDIT, so the rule is checked here, before the alias moves.
+    """
+    user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+    if not mlflow.get_registry_uri().startswith(("http://", "https://")) or not user:
+        return None
+    query = {"username": user, "resource_type": "registered_model", "resource_id": name}
+    granted = auth_request("/api/3.0/mlflow/users/permissions/get", query)
+    if granted is None or granted["permission"] == "MANAGE":
+        return None
+    if auth_request("/api/2.0/mlflow/users/current", {})["user"]["is_admin"]:
+        return None
+    return (
+        f"{user} holds {granted['permission']} on {name}; moving champion takes MANAGE "
+        "(the deploy role: behaviorlab-promote version=<this version>)"
+    )
 
 
 @registry_call
