@@ -26,6 +26,9 @@ so the output does not depend on how the writing is chunked):
    ``oracle_churn`` = P(no event in [cutoff, cutoff + horizon)) and ``oracle_conversion`` =
    P(an upgrade in that window), given the customer's rates and latent state at the cutoff,
    in closed form (``oracle``). NaN before signup; conversion NaN once converted.
+   ``oracle_churn_observable`` is the same churn probability given only what a model could
+   see, the session times before the cutoff, and the customer's rates: the latent state is
+   filtered from the arrivals (``observable``), the best any model could do from events.
 7. Optionally (``intervention``) a randomised experiment with a known effect: at a date,
    customers seen recently go to treatment or control; treated customers live with one
    rate changed from then on. ``assignments.parquet`` holds the groups and

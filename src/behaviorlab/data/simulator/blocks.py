@@ -11,6 +11,7 @@ from behaviorlab.data import contract
 from behaviorlab.data.simulator import intervention as trial
 from behaviorlab.data.simulator import params
 from behaviorlab.data.simulator.clock import Clock, build_clock
+from behaviorlab.data.simulator.observable import RateChange, observable_churn_probability
 from behaviorlab.data.simulator.oracle import churn_probability, conversion_probability
 from behaviorlab.data.simulator.population import Population, draw_population
 from behaviorlab.data.simulator.sessions import (
@@ -143,6 +144,7 @@ class Life:
     events: Events
     signup: np.ndarray
     churn: np.ndarray
+    change: RateChange | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ class Truth:
     churn_us: np.ndarray
     converted_us: np.ndarray
     oracle_churn: np.ndarray
+    oracle_churn_observable: np.ndarray
     oracle_conversion: np.ndarray
 
 
@@ -170,8 +173,18 @@ def simulate_life(rng: np.random.Generator, n: int, period: Period) -> Life:
     return Life(population, paths, sessions, events, signup, churn)
 
 
+def observed_arrivals(life: Life, period: Period) -> tuple[np.ndarray, np.ndarray]:
+    """Owners and activity times of the sessions after signup and before the oracle cutoff."""
+    sessions = life.sessions
+    after_signup = np.append(False, sessions.owner[1:] == sessions.owner[:-1])
+    seen = after_signup & (sessions.time < period.cutoff)
+    owner = sessions.owner[seen]
+    at = period.clock.to_activity(sessions.time[seen] + life.population.offset[owner])
+    return owner, at
+
+
 def derive_truth(life: Life, period: Period) -> Truth:
-    """Churn and conversion times, the latent state and the oracle at the oracle cutoff."""
+    """Churn and conversion times, the latent state and the oracles at the oracle cutoff."""
     population, events, clock = life.population, life.events, period.clock
     n = len(population)
     upgrade = events.code == params.EVENT_CODE["upgrade"]
@@ -188,6 +201,9 @@ def derive_truth(life: Life, period: Period) -> Truth:
         churn_us=churn_us,
         converted_us=converted_us,
         oracle_churn=churn_probability(population, state, window),
+        oracle_churn_observable=observable_churn_probability(
+            population, *observed_arrivals(life, period), at, window, life.change
+        ),
         oracle_conversion=conversion_probability(population, state, window, converted_before),
     )
 
@@ -254,7 +270,7 @@ def customers_table(life: Life, ids: pa.Array, origin: np.datetime64) -> pa.Tabl
 
 
 def truth_table(life: Life, truth: Truth, ids: pa.Array, period: Period) -> pa.Table:
-    """Latent segment, state at the oracle cutoff, churn and conversion times, oracle."""
+    """Latent segment, state at the oracle cutoff, churn and conversion times, oracles."""
     n = len(ids)
     cutoff = period.origin + np.timedelta64(period.cutoff * MICROSECONDS_PER_DAY, "us")
     states = [STATE_NAMES[code] for code in sorted(STATE_NAMES)]
@@ -267,6 +283,9 @@ def truth_table(life: Life, truth: Truth, ids: pa.Array, period: Period) -> pa.T
             "converted_at": timestamps(period.origin, truth.converted_us),
             "oracle_cutoff": pa.array(np.full(n, cutoff), pa.timestamp("us")),
             "oracle_churn": pa.array(truth.oracle_churn, pa.float64(), from_pandas=True),
+            "oracle_churn_observable": pa.array(
+                truth.oracle_churn_observable, pa.float64(), from_pandas=True
+            ),
             "oracle_conversion": pa.array(truth.oracle_conversion, pa.float64(), from_pandas=True),
         }
     )
@@ -308,7 +327,9 @@ def intervene(
     )
     lives_on = life.churn.copy()
     lives_on[who] = churn
+    change = None
     if period.cutoff >= intervention.day:
+        change = RateChange(population, np.where(assignment.treated, at, np.inf))
         population = trial.blend(
             population, trial.treat(population, intervention), assignment.treated
         )
@@ -319,6 +340,7 @@ def intervene(
         events=merged_events,
         signup=life.signup,
         churn=lives_on,
+        change=change,
     )
     return relived, assignment
 

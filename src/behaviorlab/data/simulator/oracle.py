@@ -36,14 +36,10 @@ def expm_batch(matrices: np.ndarray) -> np.ndarray:
     return result
 
 
-def no_arrival_probability(
-    population: Population,
-    state: np.ndarray,
-    window: np.ndarray,
-    arrival_active: np.ndarray,
-    arrival_disengaged: np.ndarray,
+def sub_generator(
+    population: Population, arrival_active: np.ndarray, arrival_disengaged: np.ndarray
 ) -> np.ndarray:
-    """P(no arrival within ``window`` activity days) per customer; NaN before signup."""
+    """Q - diag(a) per customer: the chain's generator minus each state's arrival rate."""
     n = len(population)
     disengage, churn, recover = (
         population.disengage_rate,
@@ -56,6 +52,19 @@ def no_arrival_probability(
     generator[:, DISENGAGED, ACTIVE] = recover
     generator[:, DISENGAGED, DISENGAGED] = -(recover + churn) - arrival_disengaged
     generator[:, DISENGAGED, CHURNED] = churn
+    return generator
+
+
+def no_arrival_probability(
+    population: Population,
+    state: np.ndarray,
+    window: np.ndarray,
+    arrival_active: np.ndarray,
+    arrival_disengaged: np.ndarray,
+) -> np.ndarray:
+    """P(no arrival within ``window`` activity days) per customer; NaN before signup."""
+    n = len(population)
+    generator = sub_generator(population, arrival_active, arrival_disengaged)
     probability = np.full(n, np.nan)
     alive = (state == ACTIVE) | (state == DISENGAGED)
     survival = expm_batch(generator[alive] * window[alive, None, None]).sum(axis=2)
@@ -64,12 +73,15 @@ def no_arrival_probability(
     return np.clip(probability, 0.0, 1.0)
 
 
+def session_rates(population: Population) -> tuple[np.ndarray, np.ndarray]:
+    """Session rates while active and while disengaging (sessions always hold events)."""
+    rate = population.session_rate
+    return rate, rate * params.DISENGAGED_ACTIVITY
+
+
 def churn_probability(population: Population, state: np.ndarray, window: np.ndarray) -> np.ndarray:
     """P(no event of any kind in the window): no session, since every session has events."""
-    rate = population.session_rate
-    return no_arrival_probability(
-        population, state, window, rate, rate * params.DISENGAGED_ACTIVITY
-    )
+    return no_arrival_probability(population, state, window, *session_rates(population))
 
 
 def conversion_probability(
