@@ -167,7 +167,7 @@ def test_models_fitted_on_the_whole_log_score_any_part_alike(events):
     snapshots = snapshots_at(events, "2024-07-01", CUTOFF)
     resolved = resolve_feature_spec(ONLY_CLV, events, None)
     whole = build_features(events, None, snapshots, resolved)
-    models = fit_clv_models(events, snapshots, resolved)
+    models = fit_clv_models(events, snapshots["cutoff"].unique(), resolved)
     assert sorted(models) == [pd.Timestamp("2024-07-01"), CUTOFF]
     part = snapshots.loc[snapshots["customer_id"] < "c0200"]
     part_events = events.loc[events["customer_id"] < "c0200"]  # as partitioned scoring has

@@ -188,22 +188,21 @@ def clv_summaries(events: ibis.Table, keys: pd.DataFrame, spec: dict) -> pd.Data
     return clv.with_keys(summary, keys)
 
 
-def clv_buyer_summaries(events: ibis.Table, snapshots: pd.DataFrame, spec: dict) -> pd.DataFrame:
-    """The summaries of every customer of the events who bought before each cutoff of
-    ``snapshots``: what that cutoff's models are fitted on."""
+def clv_buyer_summaries(events: ibis.Table, cutoffs, spec: dict) -> pd.DataFrame:
+    """The summaries of every customer of the events who bought before each cutoff: what
+    that cutoff's models are fitted on."""
     first = fetch(ibis.get_backend(events), clv.first_purchases(events, spec["clv"]))
-    return clv_summaries(events, clv.buyers_before(first, snapshots[CUTOFF]), spec)
+    return clv_summaries(events, clv.buyers_before(first, cutoffs), spec)
 
 
-def fit_clv_models(events: Events, snapshots: pd.DataFrame, spec: dict) -> dict:
-    """The clv family's models for every cutoff of ``snapshots``, fitted on the whole event
-    log: a caller building features in parts of the customers fits once here and passes
-    the result to each part's ``build_features(..., clv_models=)``, so no part changes a
-    fit."""
+def fit_clv_models(events: Events, cutoffs, spec: dict) -> dict:
+    """The clv family's models at each cutoff, fitted on the whole event log (they depend
+    on the events and the cutoff only): a caller building features in parts of the
+    customers fits once here and passes the result to each part's
+    ``build_features(..., clv_models=)``, so no part changes a fit."""
     require_resolved(spec)
     events = as_event_table(events)
-    summaries = clv_buyer_summaries(events, snapshots, spec)
-    return clv.fit_models(summaries, snapshots[CUTOFF], spec["clv"])
+    return clv.fit_models(clv_buyer_summaries(events, cutoffs, spec), cutoffs, spec["clv"])
 
 
 def compute_clv_features(
@@ -214,7 +213,7 @@ def compute_clv_features(
     events = as_event_table(events)
     params = spec["clv"]
     if models is None:
-        summaries = clv_buyer_summaries(events, snapshots, spec)
+        summaries = clv_buyer_summaries(events, snapshots[CUTOFF], spec)
         models = clv.fit_models(summaries, snapshots[CUTOFF], params)
         keys = snapshots[list(SNAPSHOT_KEYS)].reset_index(drop=True)
         rows = keys.merge(summaries, on=list(SNAPSHOT_KEYS), how="left", validate="one_to_one")

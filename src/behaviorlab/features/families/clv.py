@@ -34,7 +34,9 @@ from behaviorlab.modeling.clv.value import check_value_settings, customer_lifeti
 
 DEFAULTS: dict = {
     "enabled": False,
-    "transactions_model": "pareto_nbd",  # or bg_nbd
+    # pareto_nbd tells one-time buyers apart in probability alive (BG/NBD: all 1); bg_nbd
+    # fits about 15x faster (closed-form gradients)
+    "transactions_model": "pareto_nbd",
     "horizon_days": None,  # None: the task's horizon (90 days without a task)
     "penalizer": 0.0,
     "spend_penalizer": 0.0,
