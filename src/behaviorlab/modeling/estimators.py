@@ -1,9 +1,12 @@
 """The two model families behind ``model=lightgbm`` and ``model=logistic``.
 
-Both share one small interface so tuning, calibration and explanations never ask which is
-which: ``fit(X, y, X_valid, y_valid, on_iteration)``, ``predict_raw(X)`` (probability),
-``contributions(X)`` (signed log-odds per feature), ``expected_value_`` and
-``importance_table()``. ``params`` holds the tuned hyperparameters of one trial.
+Both share one small interface (``model=blend`` in ``blend.py`` too) so tuning,
+calibration, explanations and logging never ask which is which:
+``fit(X, y, X_valid, y_valid, on_iteration)``, ``predict_raw(X)`` (probability),
+``contributions(X)`` (signed log-odds per feature), ``expected_value_``,
+``importance_table()``, and ``run_params()`` / ``validation_metrics()`` for what a fit chose
+on validation rows beyond the tuned hyperparameters. ``params`` holds the tuned
+hyperparameters of one trial.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -154,6 +157,14 @@ class LightGBMEstimator:
         )
         return table.sort_values("gain", ascending=False, ignore_index=True)
 
+    def run_params(self) -> dict[str, Any]:
+        """Nothing chosen beyond the tuned hyperparameters (early stopping is in the model)."""
+        return {}
+
+    def validation_metrics(self) -> dict[str, float]:
+        """No figures beyond the pipeline's own validation AUC."""
+        return {}
+
 
 def categories_as_objects(frame: pd.DataFrame) -> np.ndarray:
     """Categorical columns as strings with an explicit level for missing values.
@@ -281,3 +292,11 @@ class LogisticEstimator:
         features = self.pipeline_.feature_names_in_
         table = pd.DataFrame({"feature": features, "abs_coefficient": coef @ self.membership_})
         return table.sort_values("abs_coefficient", ascending=False, ignore_index=True)
+
+    def run_params(self) -> dict[str, Any]:
+        """Nothing chosen beyond the tuned hyperparameters."""
+        return {}
+
+    def validation_metrics(self) -> dict[str, float]:
+        """No figures beyond the pipeline's own validation AUC."""
+        return {}

@@ -163,8 +163,9 @@ class ModelConfig:
 
 
 @dataclass
-class LightGBMEstimatorConfig:
-    _target_: str = MISSING
+class LightGBMArguments:
+    """LightGBMEstimator's keyword arguments (a blend's LightGBM part takes them as they are)."""
+
     n_estimators: int = MISSING
     early_stopping_rounds: int = MISSING
     class_weight: str | None = MISSING
@@ -176,13 +177,19 @@ class LightGBMEstimatorConfig:
 
 
 @dataclass
+class LightGBMEstimatorConfig(LightGBMArguments):
+    _target_: str = MISSING
+
+
+@dataclass
 class LightGBMModelConfig(ModelConfig):
     estimator: LightGBMEstimatorConfig = MISSING
 
 
 @dataclass
-class LogisticEstimatorConfig:
-    _target_: str = MISSING
+class LogisticArguments:
+    """LogisticEstimator's keyword arguments but ``params`` (tuned unless in a blend)."""
+
     class_weight: str | None = MISSING
     log1p: bool = MISSING
     solver: str = MISSING
@@ -191,8 +198,33 @@ class LogisticEstimatorConfig:
 
 
 @dataclass
+class LogisticEstimatorConfig(LogisticArguments):
+    _target_: str = MISSING
+
+
+@dataclass
 class LogisticModelConfig(ModelConfig):
     estimator: LogisticEstimatorConfig = MISSING
+
+
+@dataclass
+class BlendLinearArguments(LogisticArguments):
+    """The blend's logistic part: fixed ``params``, since tuning searches LightGBM's space."""
+
+    params: dict[str, Any] = MISSING
+
+
+@dataclass
+class BlendEstimatorConfig:
+    _target_: str = MISSING
+    weights: list[float] = MISSING
+    boosting: LightGBMArguments = MISSING
+    linear: BlendLinearArguments = MISSING
+
+
+@dataclass
+class BlendModelConfig(ModelConfig):
+    estimator: BlendEstimatorConfig = MISSING
 
 
 @dataclass
@@ -235,6 +267,10 @@ class TuningConfig:
     pruner: dict[str, Any] | None = MISSING
     heartbeat_interval: int | None = MISSING
     grace_period: int | None = MISSING
+    inner_folds: int = MISSING
+    enqueue_defaults: bool = MISSING
+    first_trials: dict[str, Any] = MISSING
+    fit_space_to_rows: bool = MISSING
 
 
 @dataclass
@@ -290,7 +326,11 @@ GROUP_SCHEMAS: dict[str, dict[str, type]] = {
         "base_attributes": AttributesTaskConfig,
     },
     "features": {"base_features": FeaturesConfig},
-    "model": {"base_lightgbm": LightGBMModelConfig, "base_logistic": LogisticModelConfig},
+    "model": {
+        "base_lightgbm": LightGBMModelConfig,
+        "base_logistic": LogisticModelConfig,
+        "base_blend": BlendModelConfig,
+    },
     "split": {"base_out_of_time": OutOfTimeSplitConfig, "base_customer_cv": CustomerCVSplitConfig},
     "tuning": {"base_tuning": TuningConfig},
     "tracking": {"base_tracking": TrackingConfig},
