@@ -7,21 +7,30 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 
 from behaviorlab.errors import ConfigError
+from behaviorlab.modeling.inner_folds import make_inner_folds
+from behaviorlab.modeling.pipeline import choose_params, make_objective, tune
+from behaviorlab.modeling.splits import Split, make_splits
 from behaviorlab.modeling.tuning import (
+    FIRST_TRIAL_ATTR,
     OWNER_ATTR,
     TrialCounter,
     count_finished,
+    enqueue_first_trials,
     fail_interrupted_trials,
+    fit_space_to_rows,
     open_study,
     run_study,
     study_identity,
     study_name,
     suggest_params,
 )
+from tests.unit.test_modeling_data import make_table
 
 SPACE = {
     "num_leaves": {"type": "int", "low": 8, "high": 128, "log": True},
@@ -136,6 +145,8 @@ IDENTITY = {
     "gate_holdout_fraction": 0.2,
     "gate_salt": "gate",
     "code_version": "0.1.0:abc:def",
+    "training_sample": {"fraction": None},
+    "tuning": {"inner_folds": 3, "enqueue_defaults": True, "fit_space_to_rows": True},
 }
 CHANGED = {
     "data_fingerprint": "beef",
@@ -148,6 +159,8 @@ CHANGED = {
     "gate_holdout_fraction": None,
     "gate_salt": "other",
     "code_version": "0.1.0:abc:123",
+    "training_sample": {"fraction": 0.5},
+    "tuning": IDENTITY["tuning"] | {"inner_folds": 1},
 }
 
 
@@ -235,3 +248,149 @@ def test_a_stopped_job_fails_its_own_and_unclaimed_trials_but_not_another_worker
         mine.number: "FAIL",
         unclaimed.number: "FAIL",
     }
+
+
+FIRST = {
+    "defaults": {"num_leaves": 31, "learning_rate": 0.1, "bagging_fraction": 1.0, "lambda_l1": 0.0},
+    "regularised": {"num_leaves": 300, "learning_rate": 0.001, "l1_ratio": 1.0},
+}
+
+
+def test_a_new_study_runs_the_enqueued_configurations_first_clipped_into_the_space(tmp_path):
+    study = open_study(f"sqlite:///{tmp_path / 'optuna.db'}", "first", TUNING)
+    assert enqueue_first_trials(study, FIRST, SPACE) == 2
+    run_study(study, quadratic, TUNING)
+    first, second = study.trials[:2]
+    # lambda_l1 is not tuned here, so it is dropped; 300 and 0.001 lie outside the ranges.
+    fixed = {
+        name: first.params[name] for name in ("num_leaves", "learning_rate", "bagging_fraction")
+    }
+    assert fixed == {"num_leaves": 31, "learning_rate": 0.1, "bagging_fraction": 1.0}
+    assert set(first.params) == set(SPACE)
+    assert second.params["num_leaves"] == 128
+    assert second.params["learning_rate"] == 0.01
+    assert second.params["l1_ratio"] == 1.0
+    assert [t.user_attrs.get(FIRST_TRIAL_ATTR) for t in study.trials[:3]] == [
+        "defaults",
+        "regularised",
+        None,
+    ]
+
+
+def test_a_resumed_study_does_not_enqueue_its_first_trials_again(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = open_study(storage, "resumed", TUNING)
+    enqueue_first_trials(study, FIRST, SPACE)
+    run_study(study, quadratic, TUNING | {"n_trials": 3})
+    resumed = open_study(storage, "resumed", TUNING)
+    assert enqueue_first_trials(resumed, FIRST, SPACE) == 0
+    run_study(resumed, quadratic, TUNING)
+    named = [t.user_attrs.get(FIRST_TRIAL_ATTR) for t in resumed.trials]
+    assert len(named) == TUNING["n_trials"]
+    assert named.count("defaults") == 1
+    assert named.count("regularised") == 1
+
+
+def test_a_categorical_value_outside_its_choices_is_a_config_error(tmp_path):
+    study = open_study(f"sqlite:///{tmp_path / 'optuna.db'}", "bad", TUNING)
+    with pytest.raises(ConfigError, match=r"l1_ratio=0\.5"):
+        enqueue_first_trials(study, {"defaults": {"l1_ratio": 0.5}}, SPACE)
+
+
+def test_the_space_is_capped_by_the_training_rows():
+    space = {
+        "num_leaves": {"type": "int", "low": 8, "high": 128, "log": True},
+        "min_child_samples": {"type": "int", "low": 10, "high": 200, "log": True},
+        "learning_rate": SPACE["learning_rate"],
+    }
+    fitted = fit_space_to_rows(space, 400)
+    # 400 rows: leaves <= 400 / (2 * 10) = 20, leaf size <= 400 / (2 * 8) = 25.
+    assert (fitted["num_leaves"]["high"], fitted["min_child_samples"]["high"]) == (20, 25)
+    assert fitted["learning_rate"] == space["learning_rate"]
+    assert fit_space_to_rows(space, 100_000) == space
+    tiny = fit_space_to_rows(space, 50)
+    assert (tiny["num_leaves"]["high"], tiny["min_child_samples"]["high"]) == (8, 10)
+    assert space["num_leaves"]["high"] == 128
+
+
+class ScoreIsAFeature:
+    """An estimator whose score is the ``x`` column: fold AUCs can be worked out by hand."""
+
+    def __init__(self, params):
+        self.params = params
+
+    def fit(self, X, y, X_valid=None, y_valid=None, on_iteration=None):
+        return self
+
+    def predict_raw(self, X):
+        return X["x"].to_numpy()
+
+
+def test_the_objective_is_the_mean_validation_auc_of_the_folds():
+    X = pd.DataFrame({"x": [0.1, 0.4, 0.35, 0.8, 0.6, 0.2, 0.7, 0.3]})
+    y = np.array([0, 1, 0, 1, 0, 1, 1, 0])
+    # Fold 0 validates rows 0-3: both positives outscore both negatives, AUC 1.
+    # Fold 1 validates rows 4-7: positive 0.7 beats both negatives, 0.2 neither, AUC 2/4.
+    folds = [
+        Split(train=np.arange(4, 8), valid=np.arange(0, 4)),
+        Split(train=np.arange(0, 4), valid=np.arange(4, 8)),
+    ]
+    model_cfg = {"kind": "score", "estimator": {"_target_": f"{__name__}.ScoreIsAFeature"}}
+    study = optuna.create_study(direction="maximize")
+    study.optimize(make_objective(X, y, folds, model_cfg, SPACE), n_trials=1)
+    assert study.trials[0].value == pytest.approx(0.75)
+    assert study.trials[0].user_attrs["fold_val_roc_auc"] == pytest.approx([1.0, 0.5])
+
+
+def test_no_trial_beating_the_defaults_keeps_the_defaults(tmp_path):
+    X = pd.DataFrame({"x": [0.1, 0.4, 0.35, 0.8]})
+    y = np.array([0, 1, 0, 1])
+    model_cfg = {
+        "kind": "score",
+        "estimator": {"_target_": f"{__name__}.ScoreIsAFeature"},
+        "search_space": SPACE,
+    }
+    tuning_cfg = TUNING | {
+        "n_trials": 4,
+        "enqueue_defaults": True,
+        "first_trials": {"score": FIRST},
+    }
+    fold = Split(train=np.arange(4), valid=np.arange(4))
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study, _, ran = tune(X, y, [fold], model_cfg, tuning_cfg, storage, "tie", [])
+    params, summary = choose_params(study, 1)
+    assert ran == 4
+    assert summary["gain_over_defaults"] == 0.0
+    assert summary["kept_defaults"]
+    assert params == study.trials[0].params
+
+
+def test_out_of_time_inner_folds_are_grouped_by_customer_and_never_see_test_rows():
+    table = make_table(600, 4, seed=1)
+    split_cfg = {
+        "kind": "out_of_time",
+        "snapshots": "calendar",
+        "n_valid_cutoffs": 1,
+        "n_test_cutoffs": 1,
+        "gap_cutoffs": 0,
+        "held_out_fraction": 0.3,
+        "horizon_days": 20,
+        "calibration_share": 0.5,
+        "salt": "split",
+        "seed": 7,
+    }
+    plan = make_splits(table, split_cfg)
+    folds = make_inner_folds(table, plan, split_cfg, 3)
+    customers = table["customer_id"].to_numpy()
+    cutoffs = table["cutoff"].to_numpy()
+    valid_start, test_start = np.sort(np.unique(cutoffs))[[2, 3]]
+    forbidden = np.concatenate([plan.folds[0].test, plan.folds[0].calibrate])
+    assert len(folds) == 3
+    validated = np.concatenate([fold.valid for fold in folds])
+    assert len(np.unique(customers[validated])) == len(customers[validated])
+    for fold in folds:
+        assert not set(customers[fold.train]) & set(customers[fold.valid])
+        assert cutoffs[fold.train].max() < valid_start
+        assert (cutoffs[fold.valid] == valid_start).all()
+        assert not np.isin(np.concatenate([fold.train, fold.valid]), forbidden).any()
+    assert test_start > valid_start

@@ -463,6 +463,7 @@ TUNING_RULES: dict[str, Check] = {
     "tuning.direction": one_of("maximize", "minimize"),
     "tuning.heartbeat_interval": optional(integer(1)),
     "tuning.grace_period": optional(integer(1)),
+    "tuning.inner_folds": integer(1),
 }
 
 GATE_RULES: dict[str, Check] = {

@@ -24,8 +24,10 @@ from behaviorlab.modeling.explain import (
     shap_figures,
     shap_importance,
 )
+from behaviorlab.modeling.inner_folds import make_inner_folds
 from behaviorlab.modeling.model import CalibratedModel, freeze_categories, prepare_features
 from behaviorlab.modeling.splits import (
+    NO_ROWS,
     Split,
     SplitPlan,
     make_splits,
@@ -35,7 +37,10 @@ from behaviorlab.modeling.splits import (
 from behaviorlab.modeling.tuning import (
     TrialCallback,
     TrialCounter,
+    compare_with_defaults,
     count_finished,
+    enqueue_first_trials,
+    fit_space_to_rows,
     open_study,
     run_study,
     suggest_params,
@@ -43,6 +48,10 @@ from behaviorlab.modeling.tuning import (
 )
 
 INTERVAL_SEED = 0  # the test-row resamples behind the ROC AUC interval: fixed, so reruns agree
+# Fold k of a trial reports its boosting steps from k * FOLD_STEPS on, so the pruner
+# compares each fold with the same fold of earlier trials.
+FOLD_STEPS = 1_000_000
+FOLD_AUCS_ATTR = "fold_val_roc_auc"
 
 
 @dataclass
@@ -59,6 +68,7 @@ class TrainingResult:
     test_frame: pd.DataFrame = field(repr=False)
     trials_reused: int
     trials_run: int
+    tuning: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -77,53 +87,104 @@ def build_estimator(model_cfg: Mapping[str, Any], params: Mapping[str, Any]):
     return instantiate(model_cfg["estimator"], params=dict(params), _convert_="all")
 
 
-def report_to(trial: optuna.Trial):
-    """A reporter that hands intermediate validation AUC to the pruner."""
+def report_to(trial: optuna.Trial, offset: int = 0):
+    """A reporter that hands intermediate validation AUC to the pruner (steps from ``offset``)."""
 
     def report(step: int, value: float) -> None:
-        trial.report(value, step)
+        trial.report(value, offset + step)
         if trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step} with validation AUC {value:.4f}")
 
     return report
 
 
-def make_objective(X: pd.DataFrame, y: np.ndarray, split: Split, model_cfg: Mapping[str, Any]):
-    """Validation ROC AUC of one trial's hyperparameters, trained on the split's train rows."""
+def make_objective(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    folds: Sequence[Split],
+    model_cfg: Mapping[str, Any],
+    space: Mapping[str, Mapping[str, Any]],
+):
+    """Mean validation ROC AUC over the folds of one trial's hyperparameters; each fold
+    trains on its train rows and early-stops on its own validation rows."""
+    parts = [(X.iloc[f.train], y[f.train], X.iloc[f.valid], y[f.valid]) for f in folds]
 
     def objective(trial: optuna.Trial) -> float:
-        params = suggest_params(trial, model_cfg["search_space"])
-        estimator = build_estimator(model_cfg, params).fit(
-            X.iloc[split.train],
-            y[split.train],
-            X.iloc[split.valid],
-            y[split.valid],
-            on_iteration=report_to(trial),
-        )
-        return float(roc_auc_score(y[split.valid], estimator.predict_raw(X.iloc[split.valid])))
+        params = suggest_params(trial, space)
+        aucs = []
+        for number, (train_X, train_y, valid_X, valid_y) in enumerate(parts):
+            estimator = build_estimator(model_cfg, params).fit(
+                train_X,
+                train_y,
+                valid_X,
+                valid_y,
+                on_iteration=report_to(trial, number * FOLD_STEPS),
+            )
+            aucs.append(float(roc_auc_score(valid_y, estimator.predict_raw(valid_X))))
+        trial.set_user_attr(FOLD_AUCS_ATTR, aucs)
+        return float(np.mean(aucs))
 
     return objective
+
+
+def tuning_space(
+    model_cfg: Mapping[str, Any], folds: Sequence[Split], tuning_cfg: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The model's search space, fitted to the smallest fold's training rows if asked."""
+    space = dict(model_cfg["search_space"] or {})
+    if not tuning_cfg.get("fit_space_to_rows", False):
+        return space
+    return fit_space_to_rows(space, min(len(fold.train) for fold in folds))
+
+
+def first_configurations(
+    model_cfg: Mapping[str, Any], tuning_cfg: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The configurations a new study runs first for this model kind (none if not asked)."""
+    if not tuning_cfg.get("enqueue_defaults", False):
+        return {}
+    return dict((tuning_cfg.get("first_trials") or {}).get(model_cfg["kind"]) or {})
 
 
 def tune(
     X: pd.DataFrame,
     y: np.ndarray,
-    split: Split,
+    folds: Sequence[Split],
     model_cfg: Mapping[str, Any],
     tuning_cfg: Mapping[str, Any],
     storage_url: str,
     study_name: str,
     callbacks: Sequence[TrialCallback],
 ) -> tuple[optuna.Study, int, int]:
-    """Open (or resume) the study and run the missing trials on one split.
+    """Open (or resume) the study, queue the first configurations if it is new, and run the
+    missing trials, each scored on every fold.
 
     Returns the study, the finished trials it already held (reused) and those added now (run).
     """
     study = open_study(storage_url, study_name, tuning_cfg)
     reused = count_finished(study)
+    space = tuning_space(model_cfg, folds, tuning_cfg)
+    enqueue_first_trials(study, first_configurations(model_cfg, tuning_cfg), space)
     counter = TrialCounter()
-    run_study(study, make_objective(X, y, split, model_cfg), tuning_cfg, [*callbacks, counter])
+    objective = make_objective(X, y, folds, model_cfg, space)
+    run_study(study, objective, tuning_cfg, [*callbacks, counter])
     return study, reused, counter.finished
+
+
+def choose_params(study: optuna.Study, n_folds: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The parameters to refit with and how tuning compared with the defaults' trial.
+
+    The best trial's parameters, unless no trial beat the defaults (a tie included): then
+    the defaults are kept, so tuning never swaps them for a configuration that only matched.
+    """
+    best = best_params_of(study)
+    comparison = compare_with_defaults(study)
+    summary = {"inner_folds": n_folds} | {
+        key: value for key, value in comparison.items() if key != "defaults_params"
+    }
+    if comparison.get("kept_defaults"):
+        return comparison["defaults_params"], summary
+    return best, summary
 
 
 def best_params_of(study: optuna.Study) -> dict[str, Any]:
@@ -188,12 +249,15 @@ def pooled_test_frame(table: pd.DataFrame, splits: Sequence[Split], fits: Sequen
     return frame
 
 
-def summarise_splits(table: pd.DataFrame, plan: SplitPlan) -> dict[str, float]:
-    """Rows and label rates per part (mean fold for CV, test rows summed) and tuning's rows."""
+def summarise_splits(
+    table: pd.DataFrame, plan: SplitPlan, folds: Sequence[Split]
+) -> dict[str, float]:
+    """Rows and label rates per part (mean fold for CV, test rows summed) and the rows the
+    tuning folds saw."""
     summaries = pd.DataFrame([summarise_split(table, split) for split in plan.folds])
     summary = summaries.mean().to_dict() | {"n_splits": len(plan.folds)}
     summary["test_rows"] = int(summaries["test_rows"].sum())
-    tuning = table.iloc[plan.tuning_rows()]
+    tuning = table.iloc[tuning_rows(folds).train]
     summary["tuning_rows"] = len(tuning)
     summary["tuning_customers"] = tuning[CUSTOMER_ID].nunique()
     return summary
@@ -283,6 +347,12 @@ def permute_learning_labels(y: np.ndarray, split: Split, seed: int) -> np.ndarra
     return permuted
 
 
+def tuning_rows(folds: Sequence[Split]) -> Split:
+    """Every row the tuning folds fit on or score, once, as one split's learning rows."""
+    rows = np.unique(np.concatenate([np.concatenate([f.train, f.valid]) for f in folds]))
+    return Split(train=rows, valid=NO_ROWS)
+
+
 def labels_for(y: np.ndarray, split: Split, permute: bool, seed: int) -> np.ndarray:
     """The labels one split learns from: true, or shuffled on its learning rows."""
     return permute_learning_labels(y, split, seed) if permute else y
@@ -306,8 +376,9 @@ def train_model(
     """Tune on the plan's tuning rows, refit per fold, calibrate, evaluate on test, explain.
 
     No row whose prediction enters a test metric is seen by tuning, early stopping or
-    calibration (see ``splits``). Out-of-time: tuning fits on the training rows and scores
-    the validation period; the one fold's model is the final model. Customer CV: tuning
+    calibration (see ``splits``). Tuning scores each trial on ``tuning.inner_folds`` folds
+    of the rows it may see (see ``inner_folds``) and keeps the defaults unless a trial beat
+    them. Out-of-time: the one fold's model is the final model. Customer CV: tuning
     uses customers set aside from every test fold; metrics come from the out-of-fold
     predictions pooled over all folds, and the final model is refit on all rows (early
     stopping and calibration on customer-grouped parts held out of them).
@@ -322,17 +393,18 @@ def train_model(
     plan = make_splits(table, split_cfg)
     seed = int(split_cfg["seed"])
     callbacks = [on_trial_end] if on_trial_end is not None else []
+    folds = make_inner_folds(table, plan, split_cfg, int(tuning_cfg.get("inner_folds", 1)))
     study, reused, ran = tune(
         X,
-        labels_for(y, plan.tuning, permute_labels, seed),
-        plan.tuning,
+        labels_for(y, tuning_rows(folds), permute_labels, seed),
+        folds,
         model_cfg,
         tuning_cfg,
         storage_url,
         study_name,
         callbacks,
     )
-    params = best_params_of(study)
+    params, tuning_summary = choose_params(study, len(folds))
     fits = [
         fit_split(
             X,
@@ -378,8 +450,9 @@ def train_model(
         tables={"lift": lift, "trials": trials_table(study)} | explain_tables,
         figures=figures | explain_figures,
         study=study,
-        split_summary=summarise_splits(table, plan),
+        split_summary=summarise_splits(table, plan, folds),
         test_frame=test_frame[[CUSTOMER_ID, CUTOFF, LABEL, "probability"]],
         trials_reused=reused,
         trials_run=ran,
+        tuning=tuning_summary,
     )

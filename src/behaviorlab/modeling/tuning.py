@@ -23,6 +23,11 @@ FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 IDENTITY_LENGTH = 12
 OWNER_ATTR = "owner"
+FIRST_TRIAL_ATTR = "first_trial"  # names an enqueued configuration: defaults, regularised
+DEFAULTS = "defaults"
+# LightGBM's own values for the two ranges that bound each other when a space is fitted
+# to a table's size (a space without one of them leaves it at the library default).
+LIBRARY_DEFAULTS = {"num_leaves": 31, "min_child_samples": 20}
 
 
 def study_identity(
@@ -38,13 +43,15 @@ def study_identity(
     gate_salt: str | None,
     code_version: str,
     training_sample: Mapping[str, Any] | None = None,
+    tuning: Mapping[str, Any] | None = None,
 ) -> str:
     """Short hash of everything that decides which trials a study holds and what they mean.
 
     Two trainings share a study (and so its trials and best parameters) only when the data,
     the resolved task, features, split and model (estimator and search space), the label
-    permutation, the seed, the gate's holdout rows, the training sample and the code that
-    builds features and scores trials are all the same.
+    permutation, the seed, the gate's holdout rows, the training sample, how trials are
+    scored and started (inner folds, enqueued configurations, the space's fit to the table)
+    and the code that builds features and scores trials are all the same.
     """
     components = {
         "data_fingerprint": data_fingerprint,
@@ -58,6 +65,7 @@ def study_identity(
         "gate_salt": gate_salt,
         "code_version": code_version,
         "training_sample": dict(training_sample or {}),
+        "tuning": dict(tuning or {}),
     }
     text = json.dumps(components, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:IDENTITY_LENGTH]
@@ -88,6 +96,98 @@ def suggest_one(trial: optuna.Trial, name: str, spec: Mapping[str, Any]) -> Any:
 def suggest_params(trial: optuna.Trial, space: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """Sample every hyperparameter of a search space written as data in the model config."""
     return {name: suggest_one(trial, name, spec) for name, spec in (space or {}).items()}
+
+
+def fit_space_to_rows(
+    space: Mapping[str, Mapping[str, Any]], n_rows: int
+) -> dict[str, dict[str, Any]]:
+    """The space with ``num_leaves`` and ``min_child_samples`` capped at what ``n_rows``
+    training rows can fill, so a small table does not search trees it cannot grow.
+
+    A tree of ``num_leaves`` leaves of at least ``min_child_samples`` rows needs their
+    product in rows; with bagging and feature sampling, keep it within half the rows:
+    ``num_leaves.high <= n_rows / (2 * min_child_samples.low)`` and
+    ``min_child_samples.high <= n_rows / (2 * num_leaves.low)``. A cap never goes below
+    the range's low end; other parameters are left as they are.
+    """
+    fitted = {name: dict(spec) for name, spec in (space or {}).items()}
+    for name, partner in (("num_leaves", "min_child_samples"), ("min_child_samples", "num_leaves")):
+        if name not in fitted:
+            continue
+        partner_low = fitted.get(partner, {}).get("low", LIBRARY_DEFAULTS[partner])
+        spec = fitted[name]
+        cap = n_rows // (2 * max(int(partner_low), 1))
+        spec["high"] = max(spec["low"], min(spec["high"], cap))
+    return fitted
+
+
+def clip_to_space(
+    params: Mapping[str, Any], space: Mapping[str, Mapping[str, Any]]
+) -> dict[str, Any]:
+    """A configuration moved into the search space: numbers clipped to their range (whole
+    for ``int``), names the space does not tune dropped; a categorical value must be one
+    of its choices."""
+    clipped = {}
+    for name, value in params.items():
+        spec = space.get(name)
+        if spec is None:
+            continue
+        if spec.get("type") == "categorical":
+            if value not in list(spec["choices"]):
+                raise ConfigError(
+                    f"tuning.first_trials: {name}={value!r} is not one of the search space's "
+                    f"choices {list(spec['choices'])}"
+                )
+            clipped[name] = value
+            continue
+        inside = min(max(value, spec["low"]), spec["high"])
+        clipped[name] = round(inside) if spec.get("type") == "int" else float(inside)
+    return clipped
+
+
+def enqueue_first_trials(
+    study: optuna.Study,
+    configurations: Mapping[str, Mapping[str, Any]],
+    space: Mapping[str, Mapping[str, Any]],
+) -> int:
+    """Queue named configurations (the library defaults, a regularised one) as the first
+    trials of a new study, so tuning is measured against them; returns how many.
+
+    A study that already holds trials is resumed and gets nothing: its first trials ran
+    (or are queued) already, and queueing them again would spend the budget twice.
+    """
+    if study.get_trials(deepcopy=False):
+        return 0
+    for name, params in configurations.items():
+        study.enqueue_trial(clip_to_space(params, space), user_attrs={FIRST_TRIAL_ATTR: name})
+    return len(configurations)
+
+
+def first_trial(study: optuna.Study, name: str) -> optuna.trial.FrozenTrial | None:
+    """The completed trial of the enqueued configuration ``name``, if the study has one."""
+    for trial in completed_trials(study):
+        if trial.user_attrs.get(FIRST_TRIAL_ATTR) == name:
+            return trial
+    return None
+
+
+def compare_with_defaults(study: optuna.Study) -> dict[str, Any]:
+    """The best trial against the defaults' trial on the objective (validation ROC AUC).
+
+    Empty when the study has no completed defaults trial. ``kept_defaults`` is true when
+    no trial beat the defaults: the defaults' parameters are then the ones to keep.
+    """
+    defaults = first_trial(study, DEFAULTS)
+    if defaults is None:
+        return {}
+    gain = float(study.best_value - defaults.value)
+    return {
+        "defaults_value": float(defaults.value),
+        "best_value": float(study.best_value),
+        "gain_over_defaults": gain,
+        "kept_defaults": gain <= 0,
+        "defaults_params": dict(defaults.params),
+    }
 
 
 def count_finished(study: optuna.Study) -> int:
