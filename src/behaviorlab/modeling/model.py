@@ -79,7 +79,8 @@ class CalibratedModel:
     """A fitted estimator, its calibrator and the frozen input schema.
 
     ``predict_proba`` is calibrated; ``contributions`` are on the uncalibrated log-odds
-    scale (exact SHAP), summing with ``expected_value`` to the raw log-odds.
+    scale (exact SHAP), summing with ``expected_value`` to the raw log-odds (a blend's are
+    its LightGBM part's, see ``blend``).
     ``unseen_categories`` says what a category level unseen in training does when scoring:
     ``error`` (the default) or ``missing``; the model spec sets it when a model is loaded.
     """
