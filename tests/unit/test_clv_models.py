@@ -333,3 +333,17 @@ def test_closed_form_gradients_match_finite_differences(
         ]
     )
     np.testing.assert_allclose(gradient(params, *data), numeric, rtol=1e-5, atol=1e-8)
+
+
+def test_bg_nbd_expectation_is_finite_and_continuous_when_a_plus_b_is_below_one():
+    """Below a + b = 1 a one-time buyer's hypergeometric series turns negative."""
+    summary = pd.DataFrame(
+        {"frequency": [0.0, 0.0, 3.0], "recency": [0.0, 0.0, 40.0], "T": [30.0, 200.0, 90.0]}
+    )
+    below, above = BetaGeoModel(), BetaGeoModel()
+    below.params_ = {"r": 0.25, "alpha": 30.0, "a": 0.3, "b": 0.69}
+    above.params_ = {"r": 0.25, "alpha": 30.0, "a": 0.3, "b": 0.71}
+    low, high = below.expected_purchases(summary, 90.0), above.expected_purchases(summary, 90.0)
+    assert np.isfinite(low).all()
+    assert (low > 0).all()
+    np.testing.assert_allclose(low, high, rtol=0.01)

@@ -85,14 +85,16 @@ class BetaGeoModel(FittedModel):
         _a, _b, _c = r + x, b + x, a + b + x - 1
         z = t_days / (alpha + age + t_days)
         with np.errstate(all="ignore"):
-            log_hyp = np.log(hyp2f1(_a, _b, _c, z))
+            hyp = hyp2f1(_a, _b, _c, z)
+            log_hyp = np.log(hyp)
             log_hyp_alt = np.log(hyp2f1(_c - _a, _c - _b, _c, z)) + (_c - _a - _b) * np.log(1 - z)
             log_hyp = np.where(np.isinf(log_hyp), log_hyp_alt, log_hyp)
-            numerator = (
-                (a + b + x - 1)
-                / (a - 1)
-                * -np.expm1(log_hyp + (r + x) * np.log((alpha + age) / (alpha + t_days + age)))
+            log_power = (r + x) * np.log((alpha + age) / (alpha + t_days + age))
+            # With a + b < 1 a one-time buyer's series is negative: no log, subtract directly.
+            remaining = np.where(
+                hyp > 0, -np.expm1(log_hyp + log_power), 1.0 - hyp * np.exp(log_power)
             )
+            numerator = (a + b + x - 1) / (a - 1) * remaining
             odds = a / (b + np.maximum(x, 1) - 1) * ((alpha + age) / (alpha + t_x)) ** (r + x)
         return numerator / (1 + np.where(x > 0, odds, 0.0))
 
