@@ -11,7 +11,7 @@ import pytest
 
 from behaviorlab.data.simulator import simulate
 from behaviorlab.errors import ConfigError
-from behaviorlab.features.builder import build_training_table
+from behaviorlab.features.builder import build_features, build_training_table
 from behaviorlab.modeling.calibration import fit_calibrator
 from behaviorlab.modeling.estimators import LightGBMEstimator
 from behaviorlab.modeling.model import CalibratedModel, freeze_categories
@@ -168,13 +168,12 @@ SCORING = {
 }
 
 
-@pytest.fixture(scope="module")
-def scoring_inputs():
+def fit_scoring_inputs(features: dict):
     """A small simulation, a real LightGBM fitted on its training table, and the spec
     scoring reads (as the train app writes it)."""
     sim = simulate(n_customers=800, seed=3, start="2024-01-01", end="2024-12-31")
     with pytest.warns(UserWarning, match="tenure_days"):
-        table = build_training_table(sim.events, sim.customers, TASK, {})
+        table = build_training_table(sim.events, sim.customers, TASK, features)
     frame, names = table.frame, table.feature_names
     label = frame["label"].to_numpy()
     estimator = LightGBMEstimator({"num_leaves": 7}, n_estimators=50, seed=1)
@@ -193,6 +192,16 @@ def scoring_inputs():
     }
     snapshots = scoring_snapshots(sim.events, sim.customers, TASK, default_cutoff(sim.events))
     return model, spec, sim, snapshots
+
+
+@pytest.fixture(scope="module")
+def scoring_inputs():
+    return fit_scoring_inputs({})
+
+
+@pytest.fixture(scope="module")
+def clv_scoring_inputs():
+    return fit_scoring_inputs({"clv": {"transactions_model": "bg_nbd"}})
 
 
 def score_with(inputs, path, events, partition_customers):
@@ -229,6 +238,18 @@ def test_small_partitions_score_exactly_like_one_partition(scoring_inputs, tmp_p
     pdt.assert_frame_equal(split.drift, whole.drift)
     assert one["reason_1"].notna().any()
     assert sorted(p.name for p in out.iterdir()) == ["many.parquet", "one.parquet"]
+
+
+def test_clv_features_are_fitted_on_the_whole_log_whatever_the_partitions(
+    clv_scoring_inputs, tmp_path
+):
+    _, spec, sim, snapshots = clv_scoring_inputs
+    assert "clv_probability_alive" in spec["feature_names"]
+    _, one = score_with(clv_scoring_inputs, tmp_path / "one.parquet", sim.events, 10**6)
+    _, many = score_with(clv_scoring_inputs, tmp_path / "many.parquet", sim.events, 37)
+    pdt.assert_frame_equal(many, one)
+    built = build_features(sim.events, sim.customers, snapshots, spec["features"])
+    assert built["clv_probability_alive"].notna().sum() > 100
 
 
 def test_lazy_events_on_duckdb_score_like_the_frame(scoring_inputs, tmp_path):

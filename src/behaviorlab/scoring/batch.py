@@ -33,10 +33,10 @@ from behaviorlab.data.contract import (
     VALID_FROM,
 )
 from behaviorlab.errors import ConfigError, DataValidationError
-from behaviorlab.features.builder import build_features
+from behaviorlab.features.builder import build_features, fit_clv_models
 from behaviorlab.features.labels import eligible_snapshots
 from behaviorlab.features.snapshots import make_calendar_snapshots, make_relative_snapshots
-from behaviorlab.features.spec import calendar_features
+from behaviorlab.features.spec import calendar_features, family_enabled
 from behaviorlab.processes import host_name, process_alive, process_start_time
 from behaviorlab.scoring.customer_value import OUTPUT_COLUMNS, VALUE_AT_RISK, CustomerValue
 from behaviorlab.scoring.drift import DriftAccumulator
@@ -191,6 +191,7 @@ def spill_features(
     writer: "ChunkWriter",
     drift: DriftAccumulator,
     customer_value: CustomerValue | None = None,
+    clv_models: dict | None = None,
 ) -> pd.DataFrame:
     """First pass: features and probabilities (and with a CLV model each customer's value)
     partition by partition, written to a temporary Parquet file; returns every probability
@@ -198,7 +199,9 @@ def spill_features(
     names = spec["feature_names"]
     ranked = []
     for part in partitions:
-        built = build_features(part.events, part.customers, part.snapshots, spec["features"])
+        built = build_features(
+            part.events, part.customers, part.snapshots, spec["features"], clv_models
+        )
         features = part.snapshots.merge(built, on=[CUSTOMER_ID, CUTOFF], how="left")
         check_feature_inputs(features, names)
         features = features[[CUSTOMER_ID, CUTOFF, *names]].reset_index(drop=True)
@@ -244,6 +247,22 @@ def explain_spilled(
         )
         valued = frame.columns.intersection([*OUTPUT_COLUMNS, VALUE_AT_RISK])
         yield pd.concat([frame[[CUSTOMER_ID, CUTOFF]], scored, frame[valued]], axis=1)
+
+
+def whole_log_clv_models(
+    events: pd.DataFrame | ibis.Table | None,
+    snapshots: pd.DataFrame | ibis.Table,
+    features: Mapping[str, Any],
+) -> dict | None:
+    """The clv feature family's fits on every customer of the log, made before the log is
+    split by customer, so that no partition changes them; None when the family is off."""
+    if events is None or not family_enabled(features, "clv"):
+        return None
+    if isinstance(snapshots, ibis.Table):
+        cutoffs = snapshots.select(CUTOFF).distinct().to_pandas()[CUTOFF]
+    else:
+        cutoffs = pd.Series(snapshots[CUTOFF].unique())
+    return fit_clv_models(events, cutoffs, dict(features))
 
 
 def summarise_tiers(
@@ -341,6 +360,7 @@ def score_to_file(
     drift = DriftAccumulator(profile, exclude=calendar_features(spec["features"]))
     tiers, actions = spec["scoring"]["tiers"], spec["scoring"].get("actions")
     check_ranking(tiers, customer_value is not None)
+    clv_models = whole_log_clv_models(events, snapshots, spec["features"])
     try:
         with partition_events(
             events,
@@ -358,7 +378,9 @@ def score_to_file(
                 disable=not progress,
             )
             writer = ChunkWriter(spill, ".parquet")
-            ranked = spill_features(model, spec, progress_bar, writer, drift, customer_value)
+            ranked = spill_features(
+                model, spec, progress_bar, writer, drift, customer_value, clv_models
+            )
         if ranked.empty:
             raise DataValidationError("no eligible customer to score at this cutoff")
         probability = ranked[PROBABILITY].to_numpy()

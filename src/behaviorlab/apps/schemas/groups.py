@@ -154,6 +154,7 @@ class FeaturesConfig:
     diversity: Any = MISSING
     funnel: Any = MISSING
     attributes: Any = MISSING
+    clv: Any = False
 
 
 @dataclass
