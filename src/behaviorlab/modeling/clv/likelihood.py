@@ -50,18 +50,19 @@ def maximize_likelihood(
     """
     total = weights.sum()
 
+    # A line search may step to huge log-parameters: their overflow reads as +inf (rejected).
     def objective(log_params: np.ndarray) -> float:
-        params = np.exp(log_params)
         with np.errstate(all="ignore"):
+            params = np.exp(log_params)
             value = -np.dot(weights, log_likelihood(params, *data)) / total
-        value += penalizer * float(np.sum(params**2))
+            value += penalizer * float(np.sum(params**2))
         return value if np.isfinite(value) else np.inf
 
     def with_gradient(log_params: np.ndarray) -> tuple[float, np.ndarray]:
-        params = np.exp(log_params)
         with np.errstate(all="ignore"):
+            params = np.exp(log_params)
             slopes = gradient(params, *data) @ weights / total
-        return objective(log_params), (2 * penalizer * params - slopes) * params
+            return objective(log_params), (2 * penalizer * params - slopes) * params
 
     # Finite differences step past the region where the likelihood is finite: +inf there.
     with np.errstate(invalid="ignore"):
