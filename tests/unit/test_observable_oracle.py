@@ -170,3 +170,25 @@ def test_observable_oracle_ranks_between_a_model_and_the_full_oracle(sim_rows):
     observable_auc = roc_auc_score(sim_rows["label"], sim_rows["oracle_churn_observable"])
     full_auc = roc_auc_score(sim_rows["label"], sim_rows["oracle_churn"])
     assert model_auc < observable_auc < full_auc
+
+
+def test_treated_customers_are_filtered_with_their_rates_before_and_after_the_date():
+    plain = simulate(n_customers=1500, seed=5, **PERIOD)
+    treated = simulate(
+        n_customers=1500,
+        seed=5,
+        **PERIOD,
+        intervention={"date": "2025-02-01", "target": "churn", "factor": 4.0, "share": 0.5},
+    )
+    column = "oracle_churn_observable"
+    both = plain.truth.set_index("customer_id")[[column]].join(
+        treated.truth.set_index("customer_id")[[column]].add_suffix("_treated")
+    )
+    group = treated.assignments.set_index("customer_id")["group"]
+    control = both.index.difference(group.index[group == "treatment"])
+    pd.testing.assert_series_equal(
+        both.loc[control, column], both.loc[control, f"{column}_treated"], check_names=False
+    )
+    chosen = group.index[group == "treatment"]
+    assert len(chosen) > 100
+    assert (both.loc[chosen, f"{column}_treated"] > both.loc[chosen, column]).mean() > 0.5
