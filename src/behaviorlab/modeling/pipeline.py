@@ -87,12 +87,13 @@ def build_estimator(model_cfg: Mapping[str, Any], params: Mapping[str, Any]):
     return instantiate(model_cfg["estimator"], params=dict(params), _convert_="all")
 
 
-def report_to(trial: optuna.Trial, offset: int = 0):
-    """A reporter that hands intermediate validation AUC to the pruner (steps from ``offset``)."""
+def report_to(trial: optuna.Trial, offset: int = 0, warmup: int = 0):
+    """A reporter that hands intermediate validation AUC to the pruner (steps from ``offset``);
+    a fold's first ``warmup`` steps are never pruned, as the pruner spares a trial's first."""
 
     def report(step: int, value: float) -> None:
         trial.report(value, offset + step)
-        if trial.should_prune():
+        if step >= warmup and trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step} with validation AUC {value:.4f}")
 
     return report
@@ -104,9 +105,11 @@ def make_objective(
     folds: Sequence[Split],
     model_cfg: Mapping[str, Any],
     space: Mapping[str, Mapping[str, Any]],
+    warmup: int = 0,
 ):
     """Mean validation ROC AUC over the folds of one trial's hyperparameters; each fold
-    trains on its train rows and early-stops on its own validation rows."""
+    trains on its train rows and early-stops on its own validation rows. Every fold gets
+    the pruner's ``warmup`` steps: a trial is not dropped on a later fold's first trees."""
     parts = [(X.iloc[f.train], y[f.train], X.iloc[f.valid], y[f.valid]) for f in folds]
 
     def objective(trial: optuna.Trial) -> float:
@@ -118,7 +121,7 @@ def make_objective(
                 train_y,
                 valid_X,
                 valid_y,
-                on_iteration=report_to(trial, number * FOLD_STEPS),
+                on_iteration=report_to(trial, number * FOLD_STEPS, warmup),
             )
             aucs.append(float(roc_auc_score(valid_y, estimator.predict_raw(valid_X))))
         trial.set_user_attr(FOLD_AUCS_ATTR, aucs)
@@ -166,7 +169,8 @@ def tune(
     space = tuning_space(model_cfg, folds, tuning_cfg)
     enqueue_first_trials(study, first_configurations(model_cfg, tuning_cfg), space)
     counter = TrialCounter()
-    objective = make_objective(X, y, folds, model_cfg, space)
+    warmup = int((tuning_cfg.get("pruner") or {}).get("n_warmup_steps", 0))
+    objective = make_objective(X, y, folds, model_cfg, space, warmup)
     run_study(study, objective, tuning_cfg, [*callbacks, counter])
     return study, reused, counter.finished
 
