@@ -43,7 +43,13 @@ def train_once(data_dir, *extra: str) -> dict:
     children = client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'"
     )
-    return {"tags": parent.data.tags, "children": len(children), "storage": cfg.optuna_storage}
+    return {
+        "tags": parent.data.tags,
+        "metrics": parent.data.metrics,
+        "params": parent.data.params,
+        "children": len(children),
+        "storage": cfg.optuna_storage,
+    }
 
 
 def assert_tuned_itself(run: dict) -> None:
@@ -91,3 +97,34 @@ def test_identical_rerun_resumes_and_says_so_and_fresh_starts_anew(small_sim_dir
     assert fresh["tags"]["tuning.study"].startswith(f"{name}-fresh-")
     stored = {s.study_name: s.n_trials for s in optuna.get_all_study_summaries(first["storage"])}
     assert stored == {name: N_TRIALS, fresh["tags"]["tuning.study"]: N_TRIALS}
+
+
+def test_tuning_starts_from_the_defaults_and_logs_its_gain_over_them(small_sim_dir):
+    folded = train_once(small_sim_dir, "tuning.inner_folds=2")
+    single = train_once(small_sim_dir)
+    assert folded["tags"]["tuning.study"] != single["tags"]["tuning.study"]
+    study = optuna.load_study(study_name=folded["tags"]["tuning.study"], storage=folded["storage"])
+    defaults, regularised = study.trials
+    assert (defaults.user_attrs["first_trial"], regularised.user_attrs["first_trial"]) == (
+        "defaults",
+        "regularised",
+    )
+    assert (defaults.params["learning_rate"], defaults.params["feature_fraction"]) == (0.1, 1.0)
+    assert regularised.params["lambda_l2"] == 5.0
+    folds = defaults.user_attrs["fold_val_roc_auc"]
+    assert len(folds) == 2
+    assert defaults.value == pytest.approx(sum(folds) / 2)
+    gain = max(defaults.value, regularised.value) - defaults.value
+    assert folded["metrics"]["tuning_gain_over_defaults"] == pytest.approx(gain)
+    assert folded["metrics"]["tuning_defaults_val_roc_auc"] == pytest.approx(defaults.value)
+    kept = gain <= 0
+    assert folded["tags"]["tuning.kept_defaults"] == str(kept).lower()
+    chosen = defaults if kept else regularised
+    assert folded["params"]["best.lambda_l2"] == str(chosen.params["lambda_l2"])
+    description = folded["tags"]["mlflow.note.content"]
+    expected = (
+        "tuning did not beat LightGBM's defaults on validation; the defaults were kept"
+        if kept
+        else "tuning beat LightGBM's defaults on validation by"
+    )
+    assert expected in description

@@ -39,6 +39,13 @@ from behaviorlab.tracking import models, runs, versions
 HOLDOUT_FILE = "holdout/holdout.parquet"
 PROVENANCE_FILE = "registry/provenance.json"
 TRIAL_METRIC = "val_roc_auc"  # what each Optuna trial scores: ROC AUC on the validation rows
+# What "the defaults" are called in a run's description, per model kind.
+DEFAULTS_NAMES = {
+    "lightgbm": "LightGBM's defaults",
+    "blend": "LightGBM's defaults",
+    "logistic": "scikit-learn's defaults",
+}
+TUNING_IDENTITY_KEYS = ("inner_folds", "enqueue_defaults", "first_trials", "fit_space_to_rows")
 HEADLINE_METRICS = (
     "test_roc_auc",
     "test_roc_auc_ci_low",
@@ -99,6 +106,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         log_result(result)
         log_gate_rows(cfg, result.model, gate_rows)
         log_study(result)
+        log_tuning_gain(result)
         spec = model_spec(cfg, table, result)
         model_uri = models.log_behavior_model(result.model, spec, table.frame)
         describe(cfg, run_name, data, result, "not decided yet")
@@ -198,6 +206,7 @@ def name_study(cfg: DictConfig, dataset, table) -> str:
         gate_salt=OmegaConf.select(cfg, "registry.gate.salt"),
         code_version=code_version(),
         training_sample=to_plain(cfg.training.sample),
+        tuning={key: to_plain(cfg.tuning).get(key) for key in TUNING_IDENTITY_KEYS},
     )
     fresh_at = datetime.now(UTC) if cfg.tuning.fresh else None
     return study_name(cfg.study_prefix, identity, fresh_at)
@@ -211,6 +220,40 @@ def log_study(result) -> None:
             "tuning.trials_run": result.trials_run,
             "tuning.trials_reused": result.trials_reused,
         }
+    )
+
+
+def log_tuning_gain(result) -> None:
+    """How much tuning gained over the defaults' trial on validation (the objective), and a
+    tag saying whether the defaults were kept; nothing when the study has no defaults trial."""
+    tuning = result.tuning
+    runs.log_params({"tuning.inner_folds": tuning.get("inner_folds", 1)})
+    if "gain_over_defaults" not in tuning:
+        return
+    runs.log_metrics(
+        {
+            "tuning_gain_over_defaults": tuning["gain_over_defaults"],
+            "tuning_defaults_val_roc_auc": tuning["defaults_value"],
+        }
+    )
+    runs.set_tags({"tuning.kept_defaults": str(tuning["kept_defaults"]).lower()})
+
+
+def defaults_line(kind: str, tuning: dict) -> str | None:
+    """The description's line on tuning against the defaults, or None without a defaults trial."""
+    if "gain_over_defaults" not in tuning:
+        return None
+    defaults = DEFAULTS_NAMES.get(kind, f"{kind}'s defaults")
+    folds = tuning["inner_folds"]
+    on = f"validation ROC AUC, mean of {folds} inner folds" if folds > 1 else "validation ROC AUC"
+    if tuning["kept_defaults"]:
+        return (
+            f"tuning did not beat {defaults} on validation; the defaults were kept "
+            f"({on} {tuning['defaults_value']:.4f})"
+        )
+    return (
+        f"tuning beat {defaults} on validation by {tuning['gain_over_defaults']:+.4f} "
+        f"({on} {tuning['best_value']:.4f} against {tuning['defaults_value']:.4f})"
     )
 
 
@@ -276,17 +319,17 @@ def gate_line(cfg: DictConfig, outcome: dict) -> str:
 
 def describe(cfg: DictConfig, run_name: str, data: dict, result, gate: str) -> None:
     """Write the run's description: headline, data, split, tuning, gate."""
-    runs.describe_run(
-        describe_training_run(
-            run_name,
-            result.metrics,
-            float(cfg.evaluation.ci_level),
-            data,
-            (cfg.split.kind, result.split_summary),
-            (result.study.study_name, result.trials_run, result.trials_reused),
-            gate,
-        )
+    text = describe_training_run(
+        run_name,
+        result.metrics,
+        float(cfg.evaluation.ci_level),
+        data,
+        (cfg.split.kind, result.split_summary),
+        (result.study.study_name, result.trials_run, result.trials_reused),
+        gate,
     )
+    line = defaults_line(cfg.model.kind, result.tuning)
+    runs.describe_run(text if line is None else f"{text}\n\n**Tuning vs defaults** {line}")
 
 
 def model_spec(cfg: DictConfig, table, result) -> dict[str, Any]:
@@ -424,6 +467,9 @@ def print_summary(run_name: str, table, result, outcome: dict) -> None:
         f"Brier {metrics['brier']:.4f}"
     )
     print(study_line(result))
+    line = defaults_line(result.model.kind, result.tuning)
+    if line is not None:
+        print(line)
     if outcome:
         print(
             f"registered {outcome['model_name']} v{outcome['model_version']}"
