@@ -5,14 +5,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
 from behaviorlab.apps import score, train
 from behaviorlab.apps.common import CONF_DIR
-from tests.helpers import compose_config
+from behaviorlab.modeling.blend import WEIGHTS
+from tests.helpers import compose_config, train_small_version
 
 SCRIPTS = Path(sys.executable).parent
 EXPERIMENTS = sorted(path.stem for path in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -98,6 +101,32 @@ def test_attribute_only_problem_trains_through_the_same_app(tmp_path):
     assert (high["action"] == "call").all()
     assert high["reason_1"].str.contains(r"\(customers whose label is not 1: ").any()
     assert (high["reason_1_contribution"].dropna() > 0).all()
+
+
+@pytest.mark.slow
+def test_blend_trains_logs_its_weight_and_serves_lightgbm_reasons(small_sim_dir):
+    summary = train_small_version(small_sim_dir, "model=blend")
+    run = MlflowClient().get_run(summary["run_id"])
+    assert float(run.data.params["blend.weight"]) in WEIGHTS
+    for part in ("lightgbm", "logistic", "blend"):
+        assert 0.6 < run.data.metrics[f"val_roc_auc_{part}"] <= 1
+        assert run.data.metrics[f"val_log_loss_{part}"] > 0
+    assert summary["roc_auc"] > 0.6
+
+    served = mlflow.pyfunc.load_model(f"models:/{summary['model_name']}/{summary['model_version']}")
+    rows = served.input_example
+    scored = served.predict(rows)
+    assert scored["probability"].between(0, 1).all()
+    assert set(scored["tier"]) <= {"high", "medium", "low"}
+    model = served.unwrap_python_model().model
+    assert model.kind == "blend"
+    shap = model.estimator.boosting_.contributions(model.prepare(rows))
+    explained = scored["reason_1"].notna().to_numpy()
+    assert explained.any()
+    np.testing.assert_allclose(
+        scored.loc[explained, "reason_1_contribution"].to_numpy(dtype=float),
+        shap.to_numpy()[explained].max(axis=1),
+    )
 
 
 def test_bad_input_exits_2_names_the_column_and_leaves_no_run(tmp_path):

@@ -297,12 +297,16 @@ def metric_names(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def log_result(result) -> None:
-    """Metrics (headline first), sizes, best params, plots and previewable tables."""
+    """Metrics (headline first), sizes, best params, what the final fit chose on validation
+    rows (a blend's weight, its parts' figures), plots and previewable tables."""
     named = metric_names(result.metrics)
+    estimator = result.model.estimator
     runs.log_metrics({key: named[key] for key in HEADLINE_METRICS if key in named})
     runs.log_metrics({key: value for key, value in named.items() if key not in HEADLINE_METRICS})
+    runs.log_metrics(estimator.validation_metrics())
     split = {f"split.{key}": round(value, 6) for key, value in result.split_summary.items()}
     runs.log_params({f"best.{k}": v for k, v in result.best_params.items()} | split)
+    runs.log_params(estimator.run_params())
     for name, figure in result.figures.items():
         runs.log_figure(figure, f"plots/{name}.png")
     for name, frame in result.tables.items():
