@@ -17,7 +17,7 @@ import requests
 from behaviorlab.team.server import Stack, find_pg_bin, start, stop
 from tests.helpers import free_port, small_sim_overrides
 
-pytestmark = [pytest.mark.slow, pytest.mark.server]
+pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.team]
 
 MODEL = "churn-sim"
 BUDGET = 2
