@@ -115,8 +115,8 @@ def test_tuning_starts_from_the_defaults_and_logs_its_gain_over_them(small_sim_d
     assert len(folds) == 2
     assert defaults.value == pytest.approx(sum(folds) / 2)
     gain = max(defaults.value, regularised.value) - defaults.value
-    assert folded["metrics"]["tuning_gain_over_defaults"] == pytest.approx(gain)
-    assert folded["metrics"]["tuning_defaults_val_roc_auc"] == pytest.approx(defaults.value)
+    assert folded["metrics"]["val_gain_over_defaults"] == pytest.approx(gain)
+    assert folded["metrics"]["val_defaults_roc_auc"] == pytest.approx(defaults.value)
     kept = gain <= 0
     assert folded["tags"]["tuning.kept_defaults"] == str(kept).lower()
     chosen = defaults if kept else regularised

@@ -232,8 +232,8 @@ def log_tuning_gain(result) -> None:
         return
     runs.log_metrics(
         {
-            "tuning_gain_over_defaults": tuning["gain_over_defaults"],
-            "tuning_defaults_val_roc_auc": tuning["defaults_value"],
+            "val_gain_over_defaults": tuning["gain_over_defaults"],
+            "val_defaults_roc_auc": tuning["defaults_value"],
         }
     )
     runs.set_tags({"tuning.kept_defaults": str(tuning["kept_defaults"]).lower()})
