@@ -9,9 +9,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
-from behaviorlab.modeling.clv.likelihood import FittedModel, count_patterns, maximize_likelihood
-
-COLUMNS = ("frequency", "recency", "T")
+from behaviorlab.modeling.clv.likelihood import TRANSACTION_COLUMNS as COLUMNS
+from behaviorlab.modeling.clv.likelihood import FittedModel
 
 
 def bgnbd_log_likelihood(
@@ -63,20 +62,9 @@ class BetaGeoModel(FittedModel):
 
     def fit(self, summary: pd.DataFrame) -> "BetaGeoModel":
         """Fit (r, alpha, a, b) on a purchase summary (frequency, recency, T in days)."""
-        frequency, recency, age, weights = count_patterns(summary, COLUMNS)
-        scale = float(age.max())
-        r, alpha, a, b = maximize_likelihood(
-            bgnbd_log_likelihood,
-            (frequency, recency / scale, age / scale),
-            weights,
-            np.full(4, np.exp(0.1)),
-            self.penalizer,
-            bgnbd_gradient,
+        return self.fit_transactions(
+            summary, bgnbd_log_likelihood, np.full(4, np.exp(0.1)), ("alpha",), bgnbd_gradient
         )
-        self.params_ = {"r": r, "alpha": alpha * scale, "a": a, "b": b}
-        log_likelihood = bgnbd_log_likelihood(self.param_values(), frequency, recency, age)
-        self.log_likelihood_ = float(np.dot(weights, log_likelihood))
-        return self
 
     def expected_purchases(self, summary: pd.DataFrame, t_days: float) -> np.ndarray:
         """Expected purchases in the next ``t_days`` given each customer's history (eq. 10)."""

@@ -17,6 +17,7 @@ from scipy.optimize import minimize
 from behaviorlab.errors import ConfigError, DataValidationError
 
 LogLikelihood = Callable[..., np.ndarray]
+TRANSACTION_COLUMNS = ("frequency", "recency", "T")
 # Tight enough that the parameters settle to about 1e-4 relative on the CDNOW likelihoods.
 SEARCH_OPTIONS = {"ftol": 1e-12, "gtol": 1e-9, "maxiter": 5_000}
 
@@ -86,6 +87,35 @@ class FittedModel:
 
     def __init__(self, penalizer: float = 0.0) -> None:
         self.penalizer = penalizer
+
+    def fit_transactions(
+        self,
+        summary: pd.DataFrame,
+        log_likelihood: LogLikelihood,
+        start: np.ndarray,
+        time_params: tuple[str, ...],
+        gradient: LogLikelihood | None = None,
+    ) -> Self:
+        """Fit a model of repeat purchases and dropout on (frequency, recency, T) in days:
+        searched with time rescaled so the oldest T is 1, then ``time_params`` (the
+        parameters measured in days) scaled back."""
+        frequency, recency, age, weights = count_patterns(summary, TRANSACTION_COLUMNS)
+        scale = float(age.max())
+        found = maximize_likelihood(
+            log_likelihood,
+            (frequency, recency / scale, age / scale),
+            weights,
+            start,
+            self.penalizer,
+            gradient,
+        )
+        self.params_ = {
+            name: value * scale if name in time_params else value
+            for name, value in zip(self.param_names, found, strict=True)
+        }
+        per_pattern = log_likelihood(self.param_values(), frequency, recency, age)
+        self.log_likelihood_ = float(np.dot(weights, per_pattern))
+        return self
 
     def check_fitted(self) -> None:
         """Scoring needs parameters: refuse clearly before ``fit`` or ``from_dict``."""

@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import gammaln, hyp2f1
 
-from behaviorlab.modeling.clv.likelihood import FittedModel, count_patterns, maximize_likelihood
-
-COLUMNS = ("frequency", "recency", "T")
+from behaviorlab.modeling.clv.likelihood import TRANSACTION_COLUMNS as COLUMNS
+from behaviorlab.modeling.clv.likelihood import FittedModel
 
 
 def log_a_0(
@@ -52,19 +51,9 @@ class ParetoNBDModel(FittedModel):
 
     def fit(self, summary: pd.DataFrame) -> "ParetoNBDModel":
         """Fit (r, alpha, s, beta) on a purchase summary (frequency, recency, T in days)."""
-        frequency, recency, age, weights = count_patterns(summary, COLUMNS)
-        scale = float(age.max())
-        r, alpha, s, beta = maximize_likelihood(
-            paretonbd_log_likelihood,
-            (frequency, recency / scale, age / scale),
-            weights,
-            np.ones(4),
-            self.penalizer,
+        return self.fit_transactions(
+            summary, paretonbd_log_likelihood, np.ones(4), ("alpha", "beta")
         )
-        self.params_ = {"r": r, "alpha": alpha * scale, "s": s, "beta": beta * scale}
-        log_likelihood = paretonbd_log_likelihood(self.param_values(), frequency, recency, age)
-        self.log_likelihood_ = float(np.dot(weights, log_likelihood))
-        return self
 
     def expected_purchases(self, summary: pd.DataFrame, t_days: float) -> np.ndarray:
         """Expected purchases in the next ``t_days`` given each customer's history (eq. 41)."""
