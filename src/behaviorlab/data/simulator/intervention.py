@@ -32,7 +32,7 @@ from behaviorlab.data.simulator.sessions import (
     Events,
     Sessions,
     draw_events,
-    first_of_each,
+    order_sessions,
 )
 from behaviorlab.data.simulator.states import (
     CHURNED,
@@ -197,14 +197,7 @@ def draw_later_sessions(
     state = np.repeat(paths.state, counts)
     start = np.repeat(paths.begin, counts) + rng.random(counts.sum()) * np.repeat(length, counts)
     order = np.lexsort((start, owner))
-    owner, state, start = owner[order], state[order], start[order]
-    time = clock.to_local(start) - population.offset[owner]
-    convert = population.convert_prob[owner] * np.where(
-        state == DISENGAGED, params.CONVERT_WHEN_DISENGAGED, 1.0
-    )
-    upgrade = np.zeros(owner.size, dtype=bool)
-    upgrade[first_of_each(owner, rng.random(owner.size) < convert)] = True
-    return Sessions(owner=owner, state=state, time=time, upgrade=upgrade)
+    return order_sessions(rng, population, clock, owner[order], state[order], start[order])
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,19 @@ def draw_sessions(
     )
     by_start = np.argsort(start)
     order = by_start[np.argsort(owner[by_start], kind="stable")]
-    owner, state, start = owner[order], state[order], start[order]
+    return order_sessions(rng, population, clock, owner[order], state[order], start[order])
+
+
+def order_sessions(
+    rng: np.random.Generator,
+    population: Population,
+    clock: Clock,
+    owner: np.ndarray,
+    state: np.ndarray,
+    start: np.ndarray,
+) -> Sessions:
+    """Sessions already ordered by customer then start: local times, and each customer's
+    first upgrade among the sessions that convert."""
     time = clock.to_local(start) - population.offset[owner]
     convert = population.convert_prob[owner] * np.where(
         state == DISENGAGED, params.CONVERT_WHEN_DISENGAGED, 1.0
