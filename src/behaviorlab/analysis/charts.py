@@ -42,29 +42,32 @@ def plot_rf_grid(grid: pd.DataFrame) -> Figure:
     return figure
 
 
-def plot_segment_sizes(summary: pd.DataFrame, value_label: str = "revenue") -> Figure:
-    """Share of customers and of value per RFM segment, largest value first."""
-    ordered = summary.sort_values("revenue_share")
+def plot_segment_sizes(
+    summary: pd.DataFrame,
+    value_label: str = "revenue",
+    value_column: str = "revenue_share",
+    kind: str = "RFM",
+) -> Figure:
+    """Share of customers and of value per segment (RFM or CLV), largest value first."""
+    ordered = summary.sort_values(value_column)
     figure, axes = new_figure(8.5, 0.45 * len(ordered) + 1.8)
     rows = np.arange(len(ordered))
     axes.barh(rows + 0.2, ordered["share"], height=0.4, color=BLUE, label="share of customers")
     axes.barh(
         rows - 0.2,
-        ordered["revenue_share"],
+        ordered[value_column],
         height=0.4,
         color=ORANGE,
         label=f"share of {value_label}",
     )
-    for row, (share, revenue) in enumerate(
-        zip(ordered["share"], ordered["revenue_share"], strict=True)
-    ):
+    for row, (share, value) in enumerate(zip(ordered["share"], ordered[value_column], strict=True)):
         axes.text(share + 0.005, row + 0.2, f"{share:.0%}", va="center", fontsize=8)
-        axes.text(revenue + 0.005, row - 0.2, f"{revenue:.0%}", va="center", fontsize=8)
+        axes.text(value + 0.005, row - 0.2, f"{value:.0%}", va="center", fontsize=8)
     axes.set_yticks(rows, ordered["segment"])
     axes.set_xlabel("share")
     axes.xaxis.set_major_formatter(lambda value, _: f"{value:.0%}")
-    axes.set_xlim(0, max(ordered["share"].max(), ordered["revenue_share"].max()) * 1.15)
-    axes.set_title(f"RFM segments: customers and {value_label}")
+    axes.set_xlim(0, max(ordered["share"].max(), ordered[value_column].max()) * 1.15)
+    axes.set_title(f"{kind} segments: customers and {value_label}")
     axes.legend(loc="lower right")
     return figure
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import ibis
 import pandas as pd
 
-from behaviorlab.analysis import clv_charts
+from behaviorlab.analysis import charts, clv_charts
 from behaviorlab.analysis.engine import Table, has_column
 from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, EVENT, TIMESTAMP
 from behaviorlab.errors import ConfigError, DataValidationError
@@ -77,7 +77,11 @@ def run_clv(inputs: "Inputs", settings: Mapping[str, Any]) -> "Result":
         title="Customer lifetime value",
         tables={"clv_segments": segments, "clv_params": parameter_table(models)},
         details={"clv_customers": customers},
-        figures={"clv_segments": clv_charts.plot_clv_segments(segments, value_label)},
+        figures={
+            "clv_segments": charts.plot_segment_sizes(
+                segments, value_label, value_column="clv_share", kind="CLV"
+            )
+        },
         metrics={
             "clv_customers": len(customers),
             "clv_total": float(customers["clv"].sum()),

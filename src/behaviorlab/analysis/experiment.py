@@ -10,6 +10,7 @@ module and ``pipeline`` can import each other in either order.
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from behaviorlab.analysis import lift, lift_charts, rfm
@@ -332,8 +333,8 @@ def run_power(inputs: "Inputs", settings: Mapping[str, Any]) -> "Result":
         mde_relative=lambda frame: frame["mde"] / baseline["mean"],
         n_treatment=lambda frame: frame["n_per_group"] * ratio,
     )
-    required = pd.DataFrame({"effect": effects, "n_per_group": needed}).assign(
-        n_per_group=lambda frame: frame["n_per_group"].apply(lambda value: int(-(-value // 1))),
+    required = pd.DataFrame({"effect": effects, "n_per_group": np.ceil(needed)}).assign(
+        n_per_group=lambda frame: frame["n_per_group"].astype(int),
         n_total=lambda frame: (frame["n_per_group"] * (1 + ratio)).round().astype(int),
     )
     name = outcome_name(kind)
