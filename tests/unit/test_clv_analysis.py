@@ -154,7 +154,7 @@ def test_bg_nbd_alive_model_calls_one_time_buyers_alive(events):
 
 
 def test_bad_settings_and_data_are_refused(events):
-    with pytest.raises(ConfigError, match="transactions model"):
+    with pytest.raises(ConfigError, match=r"analysis\.clv\.transactions_model must be one of"):
         run_clv(inputs_of(events), {**SETTINGS, "transactions_model": "nbd"})
     with pytest.raises(ConfigError, match="holdout_days"):
         run_clv(inputs_of(events), {**SETTINGS, "holdout_days": -5})

@@ -15,13 +15,13 @@ from behaviorlab.analysis.engine import Table, has_column
 from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, EVENT, TIMESTAMP
 from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.modeling.clv import (
-    TRANSACTIONS_MODELS,
     GammaGammaModel,
     HoldoutCheck,
     check_holdout,
     score_clv,
     segment_clv,
     summarize_purchases,
+    transactions_model,
 )
 from behaviorlab.modeling.clv.value import check_segment_settings, check_value_settings
 
@@ -113,9 +113,9 @@ def segment_metrics(segments: pd.DataFrame) -> dict[str, float]:
 
 def check_settings(settings: Mapping[str, Any]) -> None:
     """Refuse bad settings before any data is read."""
-    transactions_model_class(settings["transactions_model"])
+    transactions_model(settings["transactions_model"], "analysis.clv.transactions_model")
     if settings["alive_model"] is not None:
-        transactions_model_class(settings["alive_model"])
+        transactions_model(settings["alive_model"], "analysis.clv.alive_model")
     check_value_settings(
         int(settings["months"]), float(settings["monthly_discount"]), float(settings["margin"])
     )
@@ -133,27 +133,17 @@ def select_purchases(events: Table, purchase_event: str) -> Table:
     return events.loc[events[EVENT] == purchase_event, columns]
 
 
-def transactions_model_class(name: str | None):
-    """The purchase-count model class a setting names."""
-    if name not in TRANSACTIONS_MODELS:
-        raise ConfigError(
-            f"analysis.clv transactions model must be one of {sorted(TRANSACTIONS_MODELS)}, "
-            f"got {name!r}"
-        )
-    return TRANSACTIONS_MODELS[name]
-
-
 def fit_models(summary: pd.DataFrame, settings: Mapping[str, Any], has_amounts: bool) -> dict:
     """The purchase-count model, the model giving P(alive) (the same one unless set
     otherwise) and, with amounts, the Gamma-Gamma spend model."""
     penalizer = float(settings["penalizer"])
     name = settings["transactions_model"]
-    transactions = transactions_model_class(name)(penalizer=penalizer).fit(summary)
+    transactions = transactions_model(name)(penalizer=penalizer).fit(summary)
     alive_name = settings["alive_model"] or name
     alive = (
         transactions
         if alive_name == name
-        else transactions_model_class(alive_name)(penalizer=penalizer).fit(summary)
+        else transactions_model(alive_name)(penalizer=penalizer).fit(summary)
     )
     models = {"transactions": transactions, "alive": alive}
     if has_amounts:
@@ -215,7 +205,7 @@ def validate_holdout(
             f"no purchases before {start.date()} to fit the holdout check on: shorten "
             "analysis.clv.holdout_days or set it to null"
         )
-    model = transactions_model_class(settings["transactions_model"])(
+    model = transactions_model(settings["transactions_model"])(
         penalizer=float(settings["penalizer"])
     )
     return check_holdout(calibration, model.fit(calibration))

@@ -17,13 +17,17 @@ from behaviorlab.apps.common import (
 )
 from behaviorlab.apps.schemas import register_schemas
 from behaviorlab.errors import ConfigError, DataValidationError
-from behaviorlab.modeling.clv import HoldoutCheck, check_holdout, summarize_purchases
+from behaviorlab.modeling.clv import (
+    HoldoutCheck,
+    check_holdout,
+    summarize_purchases,
+    transactions_model,
+)
 from behaviorlab.scoring.batch import default_cutoff
 from behaviorlab.scoring.customer_value import (
     FittedClv,
     fit_clv,
     purchases_of,
-    transaction_model,
 )
 from behaviorlab.tracking import clv_models, models, runs
 
@@ -92,7 +96,7 @@ def check_on_holdout(cfg: DictConfig, purchases, cutoff: pd.Timestamp) -> Holdou
         raise DataValidationError(
             f"holdout_days={days}: no purchase before the holdout start {start:%Y-%m-%d}"
         )
-    model = transaction_model(str(cfg.transactions_model))(penalizer=float(cfg.penalizer))
+    model = transactions_model(str(cfg.transactions_model))(penalizer=float(cfg.penalizer))
     return check_holdout(calibration, model.fit(calibration))
 
 

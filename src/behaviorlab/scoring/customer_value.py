@@ -18,10 +18,10 @@ import pandas as pd
 from behaviorlab.data.contract import AMOUNT, CUSTOMER_ID, EVENT, TIMESTAMP
 from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.modeling.clv import (
-    TRANSACTIONS_MODELS,
     GammaGammaModel,
     score_clv,
     summarize_purchases,
+    transactions_model,
 )
 
 SUMMARY_COLUMNS = ["frequency", "recency", "T", "monetary_value"]
@@ -73,19 +73,10 @@ class FittedClv:
         kind = stored["transactions_model"]
         return cls(
             kind=kind,
-            transactions=transaction_model(kind).from_dict(stored["transactions"]),
+            transactions=transactions_model(kind).from_dict(stored["transactions"]),
             spend=GammaGammaModel.from_dict(stored["spend"]),
             settings=dict(stored["settings"]),
         )
-
-
-def transaction_model(kind: str) -> type:
-    """The transactions model class a config names."""
-    if kind not in TRANSACTIONS_MODELS:
-        raise ConfigError(
-            f"transactions_model must be one of {list(TRANSACTIONS_MODELS)}, got {kind!r}"
-        )
-    return TRANSACTIONS_MODELS[kind]
 
 
 def summary_inputs(summary: pd.DataFrame) -> pd.DataFrame:
@@ -123,7 +114,7 @@ def fit_clv(
     """Fit the transactions model on every customer and Gamma-Gamma on the repeat buyers."""
     return FittedClv(
         kind=kind,
-        transactions=transaction_model(kind)(penalizer=penalizer).fit(summary),
+        transactions=transactions_model(kind)(penalizer=penalizer).fit(summary),
         spend=GammaGammaModel(penalizer=spend_penalizer).fit(summary),
         settings={key: settings[key] for key in SETTINGS},
     )

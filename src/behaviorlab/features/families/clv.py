@@ -29,7 +29,7 @@ from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.features.engine import join_before_cutoff
 from behaviorlab.features.families.common import described
 from behaviorlab.features.families.rfm import bgnbd_summary
-from behaviorlab.modeling.clv import TRANSACTIONS_MODELS, GammaGammaModel
+from behaviorlab.modeling.clv import GammaGammaModel, transactions_model
 from behaviorlab.modeling.clv.value import check_value_settings, customer_lifetime_value
 
 DEFAULTS: dict = {
@@ -91,11 +91,7 @@ def resolve(params: dict, purchase_events: list[str]) -> dict:
 
 def check_params(p: dict) -> None:
     """Refuse settings no fit can use, naming the key."""
-    if p["transactions_model"] not in TRANSACTIONS_MODELS:
-        raise ConfigError(
-            f"features.clv.transactions_model must be one of {sorted(TRANSACTIONS_MODELS)}, "
-            f"got {p['transactions_model']!r}"
-        )
+    transactions_model(p["transactions_model"], "features.clv.transactions_model")
     for key, least in (("horizon_days", 1), ("min_customers", 2)):
         value = p[key]
         whole = isinstance(value, int | float) and not isinstance(value, bool)
@@ -158,7 +154,7 @@ def fit_cutoff(summary: pd.DataFrame, p: dict, cutoff: pd.Timestamp) -> dict:
     if len(summary) < int(p["min_customers"]):
         warn_unfitted(cutoff, f"{len(summary)} customers bought before it")
         return dict.fromkeys(FITTED)
-    model = TRANSACTIONS_MODELS[p["transactions_model"]](penalizer=float(p["penalizer"]))
+    model = transactions_model(p["transactions_model"])(penalizer=float(p["penalizer"]))
     try:
         transactions = model.fit(summary).to_dict()
     except DataValidationError as error:
@@ -210,7 +206,7 @@ def score(summaries: pd.DataFrame, fitted: dict[pd.Timestamp, dict], p: dict) ->
 def score_cutoff(summary: pd.DataFrame, models: dict, p: dict) -> np.ndarray:
     """One cutoff's customers scored by its models, one column per feature."""
     stored = models["transactions"]
-    transactions = TRANSACTIONS_MODELS[stored["model"]].from_dict(stored)
+    transactions = transactions_model(stored["model"]).from_dict(stored)
     values = [
         transactions.expected_purchases(summary, float(p["horizon_days"])),
         transactions.probability_alive(summary),
