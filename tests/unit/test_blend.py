@@ -9,10 +9,12 @@ import pytest
 import statsmodels.api as sm
 from scipy.special import expit, logit
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
 
 from behaviorlab.errors import ConfigError
 from behaviorlab.modeling.blend import WEIGHTS, BlendEstimator
 from behaviorlab.modeling.calibration import fit_calibrator
+from behaviorlab.modeling.estimators import LightGBMEstimator
 from behaviorlab.modeling.model import CalibratedModel, freeze_categories
 from behaviorlab.scoring.pyfunc import BehaviorModel, read_fitted_model
 from behaviorlab.tracking.models import as_signature_frame
@@ -71,21 +73,24 @@ def test_weight_goes_to_the_part_that_predicts(tables, params, linear, useful):
 
 
 def test_blend_is_the_weighted_average_of_the_parts_recalibrated_logits(tables, blend):
-    valid, test = tables[1], tables[3]
+    train, valid, test = tables[0], tables[1], tables[3]
     y = valid["label"].to_numpy()
     parts = (blend.boosting_, blend.linear_)
-    platt = [
-        sm.Logit(y, sm.add_constant(logit(part.predict_raw(valid[FEATURES])))).fit(disp=0).params
-        for part in parts
-    ]
-    valid_z, test_z = (
-        np.column_stack(
-            [
-                b + a * logit(part.predict_raw(rows[FEATURES]))
-                for part, (b, a) in zip(parts, platt, strict=True)
-            ]
-        )
-        for rows in (valid, test)
+    weighed = np.column_stack(
+        [
+            blend.cross_fitted_boosting_logits(
+                train[FEATURES], train["label"].to_numpy(), valid[FEATURES], y
+            ),
+            logit(blend.linear_.predict_raw(valid[FEATURES])),
+        ]
+    )
+    platt = [sm.Logit(y, sm.add_constant(z)).fit(disp=0).params for z in weighed.T]
+    valid_z = np.column_stack([b + a * z for z, (b, a) in zip(weighed.T, platt, strict=True)])
+    test_z = np.column_stack(
+        [
+            b + a * logit(part.predict_raw(test[FEATURES]))
+            for part, (b, a) in zip(parts, platt, strict=True)
+        ]
     )
     losses = [mean_log_loss(y, w * valid_z[:, 0] + (1 - w) * valid_z[:, 1]) for w in WEIGHTS]
     weight = WEIGHTS[int(np.argmin(losses))]
@@ -97,6 +102,24 @@ def test_blend_is_the_weighted_average_of_the_parts_recalibrated_logits(tables, 
     assert metrics["val_log_loss_blend"] == pytest.approx(min(losses), abs=1e-5)
     blended = weight * valid_z[:, 0] + (1 - weight) * valid_z[:, 1]
     assert metrics["val_roc_auc_blend"] == pytest.approx(roc_auc_score(y, blended))
+
+
+def test_lightgbm_is_weighed_on_halves_it_did_not_stop_on(tables, blend):
+    train, valid = tables[0], tables[1]
+    X, y = train[FEATURES], train["label"].to_numpy()
+    y_valid = valid["label"].to_numpy()
+    crossed = blend.cross_fitted_boosting_logits(X, y, valid[FEATURES], y_valid)
+    halves = list(StratifiedKFold(2, shuffle=True, random_state=BOOSTING["seed"]).split(X, y_valid))
+    assert sorted(np.concatenate([held for _, held in halves])) == list(range(len(valid)))
+    for stop, held in halves:
+        half = LightGBMEstimator(params=LIGHTGBM_PARAMS, **BOOSTING).fit(
+            X, y, valid[FEATURES].iloc[stop], y_valid[stop]
+        )
+        np.testing.assert_allclose(
+            crossed[held], logit(half.predict_raw(valid[FEATURES].iloc[held]))
+        )
+    stopped_here = logit(blend.boosting_.predict_raw(valid[FEATURES]))
+    assert not np.allclose(crossed, stopped_here)
 
 
 def test_served_blend_scores_with_lightgbm_reasons(tables, blend, tmp_path):

@@ -7,6 +7,13 @@ the lowest validation log loss; the logistic part gets the rest. The pipeline th
 calibrates the blend on its own calibration rows like any other model, so no test or
 calibration row chooses anything here.
 
+LightGBM's validation logits that weigh it are cross-fitted: each half of the validation
+rows is predicted by a model early-stopped on the other half. Scored by the model that
+stopped on them, LightGBM looks better there than it is (its stopping point is chosen at
+a lucky peak of those rows' AUC) and took the whole weight; the logistic part never
+looks at the validation rows, so it needs no such care. The served LightGBM part is still
+the one early-stopped on all validation rows.
+
 Contributions, reasons and importances come from the LightGBM part alone (its exact
 TreeSHAP values on its own log-odds scale): the logistic part's are on another scale and
 a mix of the two would explain neither.
@@ -20,6 +27,7 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.model_selection import StratifiedKFold
 
 from behaviorlab.errors import ConfigError, DataValidationError
 from behaviorlab.modeling.calibration import logit
@@ -103,26 +111,48 @@ class BlendEstimator:
         on_iteration: ReportFn | None = None,
     ) -> "BlendEstimator":
         """Fit both parts on training rows, then recalibrate them and choose the weight on
-        validation rows (LightGBM reports its validation AUC to the pruner as it boosts)."""
+        validation rows (LightGBM reports its validation AUC to the pruner as it boosts).
+        The two cross-fitted halves cost two more LightGBM fits."""
         weights = check_weights(self.weights)
         if X_valid is None or y_valid is None:
             raise ConfigError("model=blend chooses its weight on validation rows; none given")
-        if len(np.unique(y_valid)) != 2:
+        y_valid = np.asarray(y_valid)
+        if np.bincount(y_valid.astype(int), minlength=2).min() < 2:
             raise DataValidationError(
-                "model=blend needs both label values among the validation rows to weigh its "
-                "parts; column 'label' has one"
+                "model=blend needs at least two validation rows of each label value to weigh "
+                "its parts; column 'label' has fewer"
             )
-        self.boosting_ = LightGBMEstimator(params=self.params, **self.boosting).fit(
-            X, y, X_valid, y_valid, on_iteration
-        )
+        self.boosting_ = self.fit_boosting(X, y, X_valid, y_valid, on_iteration)
         self.linear_ = LogisticEstimator(**self.linear).fit(X, y)
-        raw = self.raw_logits(X_valid)
+        raw = np.column_stack(
+            [
+                self.cross_fitted_boosting_logits(X, y, X_valid, y_valid),
+                logit(self.linear_.predict_raw(X_valid)),
+            ]
+        )
         self.platt_ = np.array([fit_platt(raw[:, part], y_valid) for part in range(len(PARTS))])
         calibrated = self.recalibrate(raw)
         self.weight_ = choose_weight(calibrated, y_valid, weights)
         self.validation_ = validation_metrics(calibrated, y_valid, self.weight_)
         self.expected_value_ = self.boosting_.expected_value_
         return self
+
+    def fit_boosting(self, X, y, X_stop, y_stop, on_iteration: ReportFn | None = None):
+        """The LightGBM part, early-stopped on ``X_stop``."""
+        boosting = LightGBMEstimator(params=self.params, **self.boosting)
+        return boosting.fit(X, y, X_stop, y_stop, on_iteration)
+
+    def cross_fitted_boosting_logits(
+        self, X: pd.DataFrame, y: np.ndarray, X_valid: pd.DataFrame, y_valid: np.ndarray
+    ) -> np.ndarray:
+        """LightGBM's validation log-odds, each half from a model early-stopped on the other
+        (halves stratified by label, seeded like the part)."""
+        halves = StratifiedKFold(2, shuffle=True, random_state=self.boosting.get("seed", 0))
+        z = np.empty(len(y_valid))
+        for stop, held in halves.split(X_valid, y_valid):
+            half = self.fit_boosting(X, y, X_valid.iloc[stop], y_valid[stop])
+            z[held] = logit(half.predict_raw(X_valid.iloc[held]))
+        return z
 
     def raw_logits(self, X: pd.DataFrame) -> np.ndarray:
         """Each part's own log-odds: LightGBM in column 0, logistic in column 1."""
