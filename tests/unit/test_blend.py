@@ -5,6 +5,7 @@ import json
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 from scipy.special import expit, logit
@@ -120,6 +121,16 @@ def test_lightgbm_is_weighed_on_halves_it_did_not_stop_on(tables, blend):
         )
     stopped_here = logit(blend.boosting_.predict_raw(valid[FEATURES]))
     assert not np.allclose(crossed, stopped_here)
+
+
+def test_one_positive_validation_row_weighs_with_the_stopped_on_logits(tables):
+    train, valid = tables[0], tables[1]
+    one_positive = pd.concat(
+        [valid[valid["label"] == 0].head(300), valid[valid["label"] == 1].head(1)]
+    )
+    blend = fit_blend([train, one_positive])
+    assert blend.run_params()["blend.cross_fitted"] is False
+    assert fit_blend(tables).run_params()["blend.cross_fitted"] is True
 
 
 def test_served_blend_scores_with_lightgbm_reasons(tables, blend, tmp_path):

@@ -12,7 +12,8 @@ rows is predicted by a model early-stopped on the other half. Scored by the mode
 stopped on them, LightGBM looks better there than it is (its stopping point is chosen at
 a lucky peak of those rows' AUC) and took the whole weight; the logistic part never
 looks at the validation rows, so it needs no such care. The served LightGBM part is still
-the one early-stopped on all validation rows.
+the one early-stopped on all validation rows. Halves need two rows of each label: with
+fewer (tiny inner folds), the stopped-on logits weigh it and ``blend.cross_fitted`` says so.
 
 Contributions, reasons and importances come from the LightGBM part alone (its exact
 TreeSHAP values on its own log-odds scale): the logistic part's are on another scale and
@@ -117,19 +118,21 @@ class BlendEstimator:
         if X_valid is None or y_valid is None:
             raise ConfigError("model=blend chooses its weight on validation rows; none given")
         y_valid = np.asarray(y_valid)
-        if np.bincount(y_valid.astype(int), minlength=2).min() < 2:
+        counts = np.bincount(y_valid.astype(int), minlength=2)
+        if counts.min() == 0:
             raise DataValidationError(
-                "model=blend needs at least two validation rows of each label value to weigh "
-                "its parts; column 'label' has fewer"
+                "model=blend needs both label values among the validation rows to weigh its "
+                "parts; column 'label' has one"
             )
         self.boosting_ = self.fit_boosting(X, y, X_valid, y_valid, on_iteration)
         self.linear_ = LogisticEstimator(**self.linear).fit(X, y)
-        raw = np.column_stack(
-            [
-                self.cross_fitted_boosting_logits(X, y, X_valid, y_valid),
-                logit(self.linear_.predict_raw(X_valid)),
-            ]
+        self.cross_fitted_ = bool(counts.min() >= 2)
+        boosting_logits = (
+            self.cross_fitted_boosting_logits(X, y, X_valid, y_valid)
+            if self.cross_fitted_
+            else logit(self.boosting_.predict_raw(X_valid))
         )
+        raw = np.column_stack([boosting_logits, logit(self.linear_.predict_raw(X_valid))])
         self.platt_ = np.array([fit_platt(raw[:, part], y_valid) for part in range(len(PARTS))])
         calibrated = self.recalibrate(raw)
         self.weight_ = choose_weight(calibrated, y_valid, weights)
@@ -181,8 +184,9 @@ class BlendEstimator:
         return self.boosting_.importance_table()
 
     def run_params(self) -> dict[str, float]:
-        """The weight chosen on validation rows, as a param of the run."""
-        return {"blend.weight": self.weight_}
+        """The weight chosen on validation rows and whether LightGBM's logits that chose it
+        were cross-fitted, as params of the run."""
+        return {"blend.weight": self.weight_, "blend.cross_fitted": self.cross_fitted_}
 
     def validation_metrics(self) -> dict[str, float]:
         """Validation ROC AUC and log loss of each part and of the blend."""
