@@ -278,6 +278,43 @@ def funnel(pit: pd.DataFrame, steps: list[list[str]], windows: list[int]) -> pd.
     return out.reset_index()
 
 
+def disengagement(pit: pd.DataFrame, p: dict) -> pd.DataFrame:
+    """Days since the last event, gap median / last / current over median, decayed counts
+    (0.5 ** (age / half-life)) and session recency, from a per-customer sort and diffs."""
+    ordered = pit.sort_values([*KEYS, "timestamp"], kind="stable")
+    by = [ordered["customer_id"], ordered["cutoff"]]
+    gap = ordered.groupby(KEYS)["timestamp"].diff()
+    age_days = ordered["age"] / DAY
+    out = pd.DataFrame({"days_since_last_event": age_days.groupby(by).min()})
+    if p["gaps"]:
+        gaps = (gap / DAY).groupby(by)
+        out["gap_median_days"] = gaps.median()
+        out["gap_last_days"] = gaps.last()  # the newest event's gap (0 after a tie)
+        median = out["gap_median_days"].where(out["gap_median_days"] > 0)
+        out["gap_current_ratio"] = out["days_since_last_event"] / median
+    bought = ordered["event"].isin(p["purchase_events"]) if p["purchases"] else None
+    for h in p["half_lives"]:
+        weight = 0.5 ** (age_days / h)
+        out[f"decayed_events_hl{h}d"] = weight.groupby(by).sum()
+        if bought is not None and p["purchase_events"]:
+            out[f"decayed_purchases_hl{h}d"] = weight.where(bought, 0.0).groupby(by).sum()
+    if p["sessions"]:
+        if p["session_source"] == "gap":
+            starts = gap.isna() | (gap > pd.Timedelta(minutes=p["gap_minutes"]))
+            start_age = ordered.loc[starts, [*KEYS, "age"]]
+        else:
+            known = ordered[ordered["session_id"].notna()]
+            start_age = known.groupby([*KEYS, "session_id"], as_index=False)["age"].max()
+        g = start_age.groupby(KEYS)["age"]
+        out["days_since_session_start"] = g.min() / DAY
+        for w in p["session_windows"]:
+            inside = start_age["age"] <= pd.Timedelta(days=w)
+            out[f"session_count_{w}d"] = inside.groupby(
+                [start_age["customer_id"], start_age["cutoff"]]
+            ).sum()
+    return out.rename_axis(KEYS).reset_index()
+
+
 def reference_features(events: pd.DataFrame, snapshots: pd.DataFrame, spec: dict) -> pd.DataFrame:
     """The reference subset for a resolved spec, one row per snapshot (left join)."""
     pit = before_cutoff(events, snapshots)
@@ -299,12 +336,15 @@ def reference_features(events: pd.DataFrame, snapshots: pd.DataFrame, spec: dict
         diversity(pit),
         funnel(pit, spec["funnel"]["steps"], spec["funnel"]["windows"]),
     ]
+    if spec.get("disengagement", {}).get("enabled"):
+        parts.append(disengagement(pit, spec["disengagement"]))
     out = snapshots[KEYS].reset_index(drop=True)
     for part in parts:
         out = out.merge(part, on=KEYS, how="left")
     zero = [c for c in out.columns if c.startswith(("count_", "active_days_", "funnel_depth_"))]
     zero += ["purchase_days", "monetary_total", "session_count", "distinct_event_types"]
     zero += [c for c in out.columns if c.startswith(("trend_diff_", "activity_slope_"))]
+    zero += [c for c in out.columns if c.startswith(("decayed_", "session_count_"))]
     out[zero] = out[zero].fillna(0.0)
     return out.astype({c: "float64" for c in out.columns if c not in KEYS})
 

@@ -56,6 +56,7 @@ def snapshots_at(cutoff: pd.Timestamp) -> pd.DataFrame:
 
 
 CLV = {"enabled": True, "min_customers": 2}  # fitted per cutoff on its own three customers
+DISENGAGEMENT = {"half_lives": [1, 7], "session_windows": [1, 7]}  # windows the log fills
 SPEC = {
     "windows": [1, 7, 30],
     "rfm": {"bgnbd": True},
@@ -63,6 +64,7 @@ SPEC = {
     "activity": {"event_types": VOCAB},
     "trends": {"windows": [1, 7], "slope_weeks": 4},
     "funnel": {"windows": [1, 30]},
+    "disengagement": DISENGAGEMENT,
 }
 
 
@@ -147,6 +149,7 @@ TRAIN_SPEC = {
     "activity": {"top_k": 3},
     "trends": {"windows": [1, 7], "slope_weeks": 4},
     "funnel": {"windows": [1, 30]},
+    "disengagement": DISENGAGEMENT,
     "attributes": {"from_events": ["platform"]},
 }
 DATA_END = START + pd.Timedelta(days=DAYS - 1)

@@ -20,8 +20,11 @@ from behaviorlab.apps.common import open_dataset, to_plain
 from behaviorlab.apps.descriptions import describe_gate, with_gate
 from behaviorlab.data.contract import CUSTOMER_ID, CUTOFF, LABEL, SIGNUP_AT
 from behaviorlab.errors import BehaviorlabError, ConfigError, DataValidationError, RegistryError
-from behaviorlab.features.builder import build_features, extra_columns
-from behaviorlab.features.families import EVENT_FAMILY_MODULES
+from behaviorlab.features.builder import (
+    build_features,
+    enabled_event_families,
+    extra_columns,
+)
 from behaviorlab.modeling.evaluation import bootstrap_differences, compute_metrics
 from behaviorlab.modeling.gate import Decision, decide_against_champion, decide_first_model
 from behaviorlab.tracking import models, versions
@@ -150,7 +153,7 @@ def missing_inputs(spec: dict, dataset) -> list[str]:
     """Data the feature spec reads that the dataset lacks (tables or columns)."""
     features = spec["features"]
     missing = []
-    if any(features[family]["enabled"] for family in EVENT_FAMILY_MODULES):
+    if enabled_event_families(features):
         if dataset.events is None:
             missing.append("the event log")
         else:

@@ -125,8 +125,8 @@ def event_feature_tables(src: Sources, spec: dict) -> list[ibis.Table]:
 
 
 def enabled_event_families(spec: dict) -> list[str]:
-    """Names of the event families the spec switches on."""
-    return [name for name in EVENT_FAMILY_MODULES if spec[name]["enabled"]]
+    """Names of the event families the spec switches on (one a spec predates: off)."""
+    return [name for name in EVENT_FAMILY_MODULES if family_enabled(spec, name)]
 
 
 def zero_filled_columns(spec: dict) -> set[str]:
@@ -143,7 +143,18 @@ def extra_columns(spec: dict) -> tuple[str, ...]:
     monetary = spec["rfm"]["enabled"] and spec["rfm"].get("monetary")
     monetary = monetary or (family_enabled(spec, "clv") and spec["clv"]["monetary"])
     by_id = spec["sessions"]["enabled"] and spec["sessions"]["source"] == "session_id"
+    by_id = by_id or uses_session_ids(spec)
     return (*((AMOUNT,) if monetary else ()), *((SESSION_ID,) if by_id else ()))
+
+
+def uses_session_ids(spec: dict) -> bool:
+    """The disengagement family's session recency reads given session ids."""
+    params = spec.get("disengagement", {})
+    return (
+        family_enabled(spec, "disengagement")
+        and params["sessions"]
+        and (params["session_source"] == "session_id")
+    )
 
 
 def needs_gaps(spec: dict) -> bool:
@@ -240,7 +251,7 @@ def build_features(
     if events is not None:
         events = as_event_table(events, event_attribute_columns(spec))
     parts = [keys]
-    if any(spec[name]["enabled"] for name in EVENT_FAMILY_MODULES):
+    if enabled_event_families(spec):
         if events is None:
             raise ConfigError("the feature spec has event families on but there are no events")
         parts.append(compute_event_features(events, keys, spec))
@@ -277,7 +288,7 @@ def lazy_features(
     snaps = snapshot_table(sort_snapshots(snapshots[list(SNAPSHOT_KEYS)]))
     with contextlib.ExitStack() as stack:
         parts = []
-        if any(spec[name]["enabled"] for name in EVENT_FAMILY_MODULES):
+        if enabled_event_families(spec):
             parts += stack.enter_context(event_family_tables(events, snaps, spec))
         attrs = spec["attributes"]
         if attrs["enabled"] and (attrs["columns"] or attrs.get("signup")):

@@ -29,7 +29,17 @@ from behaviorlab.features.families import FAMILY_MODULES
 from behaviorlab.features.families import clv as clv_family
 from behaviorlab.features.snapshots import FIRST_SEEN, first_seen
 
-FAMILIES = ("rfm", "activity", "trends", "timing", "sessions", "diversity", "funnel", "attributes")
+FAMILIES = (
+    "rfm",
+    "activity",
+    "trends",
+    "timing",
+    "sessions",
+    "diversity",
+    "funnel",
+    "disengagement",
+    "attributes",
+)
 EVENT_FAMILIES = FAMILIES[:-1]
 # In a resolved spec only when switched on, so specs without them (older models) stay valid
 # and switching them off changes no resolved spec, cache key or fingerprint.
@@ -49,6 +59,14 @@ DEFAULTS: dict = {
         "enabled": True,
         "steps": [["page_view", "product_view"], ["add_to_cart"], ["checkout"], ["purchase"]],
         "windows": [30],
+    },
+    "disengagement": {
+        "enabled": True,
+        "gaps": True,
+        "half_lives": [7, 30, 90],
+        "purchases": True,
+        "sessions": True,
+        "session_windows": [7, 30],
     },
     "attributes": {"enabled": True, "columns": None, "exclude": [], "from_events": None},
     "clv": clv_family.DEFAULTS,
@@ -257,9 +275,29 @@ def freeze_event_choices(resolved: dict, history: ibis.Table, events: ibis.Table
     resolved["timing"]["purchase_events"] = resolved["timing"].get(
         "purchase_events", resolved["purchase_events"]
     )
+    freeze_disengagement(resolved, history, events)
     for family in ("activity", "trends", "funnel"):
         params = resolved[family]
         params["windows"] = sorted({int(w) for w in params.get("windows") or resolved["windows"]})
+
+
+def freeze_disengagement(resolved: dict, history: ibis.Table, events: ibis.Table) -> None:
+    """The disengagement family's purchase events, its checked half-lives and windows and,
+    for its session recency, the sessions family's session source and inactivity gap
+    unless it names its own."""
+    params = resolved["disengagement"]
+    if not params["enabled"]:
+        return
+    params["purchase_events"] = params.get("purchase_events", resolved["purchase_events"])
+    for key in ("half_lives", "session_windows"):
+        params[key] = sorted({int(days) for days in params[key]})
+        if params[key] and params[key][0] < 1:
+            raise ConfigError(f"features.disengagement.{key} must be whole days >= 1")
+    if params["sessions"]:
+        sessions = resolved["sessions"]
+        params["gap_minutes"] = params.get("gap_minutes", sessions["gap_minutes"])
+        requested = params.get("session_source", sessions["source"])
+        params["session_source"] = session_source(requested, history, events)
 
 
 def freeze_clv(resolved: dict, value, history: ibis.Table) -> None:

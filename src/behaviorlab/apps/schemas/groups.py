@@ -153,6 +153,7 @@ class FeaturesConfig:
     sessions: Any = MISSING
     diversity: Any = MISSING
     funnel: Any = MISSING
+    disengagement: Any = False  # on in features/default.yaml; off where a group omits it
     attributes: Any = MISSING
     clv: Any = False
 

@@ -17,6 +17,7 @@ matching events.
 from behaviorlab.features.families import (
     activity,
     attributes,
+    disengagement,
     diversity,
     funnel,
     rfm,
@@ -33,5 +34,6 @@ EVENT_FAMILY_MODULES = {
     "sessions": sessions,
     "diversity": diversity,
     "funnel": funnel,
+    "disengagement": disengagement,
 }
 FAMILY_MODULES = {**EVENT_FAMILY_MODULES, "attributes": attributes}

@@ -42,11 +42,17 @@ def window_days(p: dict) -> list[int]:
     return []
 
 
+def starts_session(gap_us: ibis.Value, gap_minutes: float) -> ibis.Value:
+    """An event starts a session when it is the first or follows more than ``gap_minutes``
+    of inactivity (``gap_us``: microseconds since the previous event, NULL for the first)."""
+    return gap_us.isnull() | (gap_us.cast("float64") / MICROS_PER_MINUTE > gap_minutes)
+
+
 def from_gaps(gaps: ibis.Table, gap_minutes: float) -> ibis.Table:
     """Inferred sessions: a session's length is the sum of the gaps inside it (one row per
     event in ``gaps``; see ``engine.event_gaps``)."""
     gap = gaps[GAP_US].cast("float64") / MICROS_PER_MINUTE
-    starts = gap.isnull() | (gap > gap_minutes)
+    starts = starts_session(gaps[GAP_US], gap_minutes)
     totals = gaps.group_by(KEYS).aggregate(
         n_events=gaps.count(), count=starts.sum(), inside=gap.sum(where=~starts)
     )

@@ -1,0 +1,138 @@
+"""The disengagement family against hand-computed values, the pandas reference and specs
+that predate it.
+
+The log is ``test_feature_families``'s (cutoff 2024-03-01): ``a`` has six events before
+the cutoff (gaps 10 min, 470 min, 49.625 days, 20 min, 9 days 820 min), ``b`` one,
+``c`` none, ``d`` three with a tie at the newest instant.
+"""
+
+import numpy as np
+import pandas as pd
+import pandas.testing as pdt
+import pytest
+
+from behaviorlab.errors import ConfigError
+from behaviorlab.features.builder import build_features
+from behaviorlab.features.families import disengagement
+from behaviorlab.features.spec import feature_columns, resolve_feature_spec
+from tests.reference_features import random_event_log, reference_features
+from tests.unit.test_feature_families import (
+    NAN,
+    ROWS,
+    build,
+    events_of,
+    expected,
+    only,
+    snapshots_of,
+)
+
+
+def decayed(ages_days: list[float], half_life: float) -> float:
+    return float(sum(0.5 ** (age / half_life) for age in ages_days))
+
+
+A_AGES = [  # days before the cutoff; purchases at 1, 2 and 5
+    59 + 14 / 24,
+    59 + 14 / 24 - 10 / 1440,
+    59 + 6 / 24,
+    9 + 15 / 24,
+    9 + 14 / 24 + 40 / 1440,
+    1 / 24,
+]
+D_AGES = [7.0, 5.875, 5.875]
+
+
+def test_gaps_decay_and_inferred_sessions_by_hand():
+    got = build(only("disengagement", half_lives=[7], session_windows=[7, 30], gap_minutes=30))
+    a_median = 470 / 1440  # middle of 10 min, 20 min, 470 min, 9.57 days, 49.6 days
+    want = expected(
+        {
+            "days_since_last_event": [1 / 24, 7.5, NAN, 5.875],
+            "gap_median_days": [a_median, NAN, NAN, 1.125 / 2],  # d: mean of 1.125 and 0
+            "gap_last_days": [9 + 820 / 1440, NAN, NAN, 0.0],  # d's newest events are tied
+            "gap_current_ratio": [(1 / 24) / a_median, NAN, NAN, 5.875 / 0.5625],
+            "decayed_events_hl7d": [decayed(A_AGES, 7), 0.5 ** (7.5 / 7), 0, decayed(D_AGES, 7)],
+            "decayed_purchases_hl7d": [decayed([A_AGES[i] for i in (1, 2, 5)], 7), 0, 0, 0],
+            "days_since_session_start": [1 / 24, 7.5, NAN, 5.875],
+            # a's sessions start 59.6, 59.25, 9.6 and 0.04 days ago; d's exactly 7 days ago
+            # (inside the window) and 5.875
+            "session_count_7d": [1, 0, 0, 2],
+            "session_count_30d": [2, 1, 0, 2],
+        }
+    )
+    pdt.assert_frame_equal(got, want, rtol=1e-12)
+
+
+def test_sessions_from_ids_start_at_their_first_event():
+    rows = [
+        ("a", "2024-02-01 10:00", "x", NAN),
+        ("a", "2024-02-20 11:00", "x", NAN),
+        ("a", "2024-02-22 12:00", "x", NAN),  # s2 started on the 20th
+        ("a", "2024-02-29 18:00", "x", NAN),
+        ("a", "2024-03-01 00:10", "x", NAN),  # s3, after the cutoff: not seen
+    ]
+    sessions = pd.array(["s1", "s2", "s2", "s3", "s3"], dtype="str")
+    events = events_of(rows).assign(session_id=sessions)
+    spec = only("disengagement", gaps=False, half_lives=[], session_windows=[7, 30])
+    resolved = resolve_feature_spec(spec, events, None)
+    assert resolved["disengagement"]["session_source"] == "session_id"
+    got = build_features(events, None, snapshots_of(["a"]), resolved)
+    want = expected(
+        {
+            "days_since_last_event": [0.25],
+            "days_since_session_start": [0.25],
+            "session_count_7d": [1],
+            "session_count_30d": [3],  # s2 started 9.54 days ago, s1 28.58 days ago
+        },
+        ids=["a"],
+    )
+    pdt.assert_frame_equal(got, want)
+
+
+def test_parts_switch_off_and_the_columns_follow():
+    spec = only("disengagement", gaps=False, purchases=False, sessions=False, half_lives=[30])
+    resolved = resolve_feature_spec(spec, events_of(ROWS), None)
+    assert feature_columns(resolved) == ["days_since_last_event", "decayed_events_hl30d"]
+    got = build(spec)
+    assert got.columns[2:].tolist() == ["days_since_last_event", "decayed_events_hl30d"]
+    assert got["decayed_events_hl30d"].tolist()[2] == 0.0  # c: no event, a count of 0
+
+
+def test_half_lives_must_be_positive_days():
+    with pytest.raises(ConfigError, match="half_lives"):
+        resolve_feature_spec(only("disengagement", half_lives=[0, 7]), events_of(ROWS), None)
+
+
+def test_a_spec_that_predates_the_family_builds_without_it():
+    """A model registered before the family carries a resolved spec without it."""
+    resolved = resolve_feature_spec(only("rfm"), events_of(ROWS), None)
+    del resolved["disengagement"]
+    got = build_features(events_of(ROWS), None, snapshots_of(["a", "b"]), resolved)
+    assert got.columns[2:].tolist() == feature_columns(resolved)
+    assert "days_since_last_event" not in got.columns
+
+
+def test_session_ids_at_several_cutoffs_equal_the_pandas_reference():
+    events = random_event_log(n_customers=50, n_events=3000, seed=5)
+    hour = events["timestamp"].dt.floor("6h").astype("str")
+    events["session_id"] = pd.array(events["customer_id"] + "@" + hour, dtype="str")
+    stamps = ["2024-03-01", "2024-06-15 12:00", "2024-11-30 06:00"]
+    ids = sorted(events["customer_id"].unique())
+    snapshots = pd.DataFrame(
+        {
+            "customer_id": pd.array([c for c in ids for _ in stamps], dtype="str"),
+            "cutoff": pd.Series(
+                pd.to_datetime(stamps * len(ids), format="ISO8601"), dtype="datetime64[us]"
+            ),
+        }
+    )
+    resolved = resolve_feature_spec({}, events, None)
+    assert resolved["disengagement"]["session_source"] == "session_id"
+    got = build_features(events, None, snapshots, resolved)
+    want = reference_features(events, snapshots, resolved)
+    columns = ["customer_id", "cutoff", *disengagement.columns(resolved["disengagement"])]
+    assert np.isfinite(got["gap_current_ratio"]).sum() > 50
+    assert got["session_count_30d"].gt(0).sum() > 20
+    order = ["customer_id", "cutoff"]
+    want = want[columns].sort_values(order, ignore_index=True)
+    pdt.assert_frame_equal(got[columns].sort_values(order, ignore_index=True), want, rtol=1e-9)
