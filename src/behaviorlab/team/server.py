@@ -13,6 +13,7 @@ postgresql package creates) and its commands run through ``runuser``.
 """
 
 import argparse
+import contextlib
 import glob
 import os
 import pwd
@@ -37,6 +38,7 @@ PG_USER_ENV = "BEHAVIORLAB_PG_USER"
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
+AUTH_CACHE_SECONDS = 60
 
 
 class TeamServerError(BehaviorlabError):
@@ -247,7 +249,13 @@ def prepare_optuna_storage(stack: Stack) -> None:
 
 
 def write_auth_config(stack: Stack) -> Path:
-    """basic-auth's settings: READ for whoever holds no grant, users kept in PostgreSQL."""
+    """basic-auth's settings: READ for whoever holds no grant, users kept in PostgreSQL.
+
+    A verified password is remembered for ``AUTH_CACHE_SECONDS`` in each worker: checking
+    one costs ~0.1 s of CPU (scrypt) and a training makes hundreds of requests (one per
+    artifact file). A password changed through the API takes effect at once on the worker
+    that changed it and within that window on the others.
+    """
     path = stack.folder / "basic_auth.ini"
     path.touch(mode=0o600)
     path.write_text(
@@ -257,15 +265,23 @@ def write_auth_config(stack: Stack) -> Path:
         f"admin_username = {ADMIN_USER}\n"
         "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
         "grant_default_workspace_access = false\n"
+        f"auth_cache_ttl_seconds = {AUTH_CACHE_SECONDS}\n"
     )
     return path
 
 
 def pid_alive(pid_file: Path) -> int | None:
-    """The pid a pid file names when that process still runs; None otherwise."""
+    """The pid a pid file names when that process still runs; None otherwise.
+
+    A server this process started and that has exited is reaped here: until then it is a
+    zombie, which ``kill(pid, 0)`` still finds.
+    """
     if not pid_file.exists():
         return None
     pid = int(pid_file.read_text().strip())
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
