@@ -23,7 +23,6 @@ MODEL = "churn-sim"
 BUDGET = 2
 PASSWORDS = {"alice": "alice-secret-123", "bob": "bob-secret-1234", "dora": "dora-secret-123"}
 ROLES = {"alice": "data-scientist", "bob": "reviewer", "dora": "deploy"}
-SERVER_OPTUNA = "optuna_storage=${oc.env:BEHAVIORLAB_OPTUNA_STORAGE}"
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +83,6 @@ def team_overrides(data_dir, *extra: str) -> list[str]:
     return [
         *small_sim_overrides(data_dir),
         "tracking=server",
-        SERVER_OPTUNA,
         "tuning=smoke",
         f"tuning.n_trials={BUDGET}",
         "explain.max_rows=100",

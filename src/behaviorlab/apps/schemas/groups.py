@@ -277,11 +277,14 @@ class TuningConfig:
 
 @dataclass
 class TrackingConfig:
+    """Where runs and the registry live, and where training keeps its Optuna studies."""
+
     tracking_uri: str = MISSING
     artifact_location: str = MISSING
     experiment_name: str = MISSING
     heartbeat_seconds: float = MISSING
     stale_after_minutes: float | None = MISSING
+    optuna_storage: str = MISSING
 
 
 @dataclass
