@@ -56,7 +56,8 @@ def snapshots_at(cutoff: pd.Timestamp) -> pd.DataFrame:
 
 
 CLV = {"enabled": True, "min_customers": 2}  # fitted per cutoff on its own three customers
-DISENGAGEMENT = {"half_lives": [1, 7], "session_windows": [1, 7]}  # windows the log fills
+DISENGAGEMENT = {"gaps": True, "purchases": True, "sessions": True}  # every part
+DISENGAGEMENT |= {"half_lives": [1, 7], "session_windows": [1, 7]}  # windows the log fills
 SPEC = {
     "windows": [1, 7, 30],
     "rfm": {"bgnbd": True},

@@ -26,6 +26,8 @@ from tests.unit.test_feature_families import (
     snapshots_of,
 )
 
+EVERY_PART = {"gaps": True, "purchases": True, "sessions": True}  # off by default
+
 
 def decayed(ages_days: list[float], half_life: float) -> float:
     return float(sum(0.5 ** (age / half_life) for age in ages_days))
@@ -43,7 +45,7 @@ D_AGES = [7.0, 5.875, 5.875]
 
 
 def test_gaps_decay_and_inferred_sessions_by_hand():
-    got = build(only("disengagement", half_lives=[7], session_windows=[7, 30], gap_minutes=30))
+    got = build(only("disengagement", **EVERY_PART, half_lives=[7], gap_minutes=30))
     a_median = 470 / 1440  # middle of 10 min, 20 min, 470 min, 9.57 days, 49.6 days
     want = expected(
         {
@@ -73,7 +75,7 @@ def test_sessions_from_ids_start_at_their_first_event():
     ]
     sessions = pd.array(["s1", "s2", "s2", "s3", "s3"], dtype="str")
     events = events_of(rows).assign(session_id=sessions)
-    spec = only("disengagement", gaps=False, half_lives=[], session_windows=[7, 30])
+    spec = only("disengagement", sessions=True, half_lives=[], session_windows=[7, 30])
     resolved = resolve_feature_spec(spec, events, None)
     assert resolved["disengagement"]["session_source"] == "session_id"
     got = build_features(events, None, snapshots_of(["a"]), resolved)
@@ -89,8 +91,8 @@ def test_sessions_from_ids_start_at_their_first_event():
     pdt.assert_frame_equal(got, want)
 
 
-def test_parts_switch_off_and_the_columns_follow():
-    spec = only("disengagement", gaps=False, purchases=False, sessions=False, half_lives=[30])
+def test_by_default_only_recency_and_decayed_event_counts():
+    spec = only("disengagement", half_lives=[30])
     resolved = resolve_feature_spec(spec, events_of(ROWS), None)
     assert feature_columns(resolved) == ["days_since_last_event", "decayed_events_hl30d"]
     got = build(spec)
@@ -126,7 +128,7 @@ def test_session_ids_at_several_cutoffs_equal_the_pandas_reference():
             ),
         }
     )
-    resolved = resolve_feature_spec({}, events, None)
+    resolved = resolve_feature_spec({"disengagement": EVERY_PART}, events, None)
     assert resolved["disengagement"]["session_source"] == "session_id"
     got = build_features(events, None, snapshots, resolved)
     want = reference_features(events, snapshots, resolved)

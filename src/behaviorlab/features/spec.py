@@ -62,10 +62,10 @@ DEFAULTS: dict = {
     },
     "disengagement": {
         "enabled": True,
-        "gaps": True,
         "half_lives": [7, 30, 90],
-        "purchases": True,
-        "sessions": True,
+        "gaps": False,
+        "purchases": False,
+        "sessions": False,
         "session_windows": [7, 30],
     },
     "attributes": {"enabled": True, "columns": None, "exclude": [], "from_events": None},

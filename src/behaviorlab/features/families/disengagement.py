@@ -7,6 +7,11 @@ purchase) counts decayed with several half-lives, an event ``a`` days old weighi
 started in recent windows. Sessions are the sessions family's (given ids, or a new one
 after more than ``gap_minutes`` of inactivity: ``sessions.starts_session``).
 
+On by default: days since the last event and the decayed event counts. The gaps
+(``gaps``), decayed purchases (``purchases``) and session recency (``sessions``) are
+options, off: they gained nothing on validation on sim_churn or cdnow_repurchase
+(experiments/README.md).
+
 The median is exact and portable: DuckDB's ``quantile_cont`` and Spark's ``percentile``
 both take the mean of the two middle gaps for an even count.
 """
