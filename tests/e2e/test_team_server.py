@@ -20,7 +20,7 @@ from tests.helpers import free_port, small_sim_overrides
 pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.team]
 
 MODEL = "churn-sim"
-BUDGET = 2
+BUDGET = 4  # trials shared by the two trainings
 PASSWORDS = {"alice": "alice-secret-123", "bob": "bob-secret-1234", "dora": "dora-secret-123"}
 ROLES = {"alice": "data-scientist", "bob": "reviewer", "dora": "deploy"}
 
@@ -147,11 +147,12 @@ def test_two_trainings_share_one_study_and_stop_at_the_budget(team, trainings):
     finished = study.get_trials(
         deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     )
-    # Every finished trial was run by exactly one of the two processes. Each stops once the
-    # study holds the budget, but a trial the other began before that still ends (Optuna's
-    # MaxTrialsCallback): at most one trial beyond the budget per extra process.
-    assert sum(int(t["tuning.trials_run"]) for t in tags) == len(finished)
-    assert BUDGET <= len(finished) <= BUDGET + 1
+    # Exactly the budget between them, each finished trial run by one of the two processes,
+    # the defaults and the regularised configuration queued once, nothing left behind.
+    assert len(finished) == BUDGET == len(study.trials)
+    assert sum(int(t["tuning.trials_run"]) for t in tags) == BUDGET
+    first = sorted(trial.user_attrs.get("first_trial", "") for trial in study.trials)
+    assert first == ["", "", "defaults", "regularised"]
     assert {trial.user_attrs["owner"] for trial in finished} <= {
         f"{t['host']}:{t['pid']}" for t in tags
     }

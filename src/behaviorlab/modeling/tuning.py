@@ -4,25 +4,31 @@ A study is named from what it tunes (see ``study_identity``), so only a rerun of
 problem resumes it; anything else opens a study of its own.
 """
 
+import contextlib
 import hashlib
 import json
 import os
+import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import optuna
+import sqlalchemy
 from hydra.utils import instantiate
+from sqlalchemy.pool import NullPool
 
 from behaviorlab.errors import ConfigError
-from behaviorlab.locks import sqlite_creation_lock
-from behaviorlab.processes import host_name
+from behaviorlab.locks import sqlite_creation_lock, sqlite_lock
+from behaviorlab.processes import host_name, process_alive, process_start_time
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+CLAIMED = (*FINISHED, optuna.trial.TrialState.RUNNING)  # what a new trial counts against
 TrialCallback = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 IDENTITY_LENGTH = 12
 OWNER_ATTR = "owner"
+OWNER_STARTED_ATTR = "owner_started"  # the owner process's start time: pids are reused
 FIRST_TRIAL_ATTR = "first_trial"  # names an enqueued configuration: defaults, regularised
 DEFAULTS = "defaults"
 # LightGBM's own values for the two ranges that bound each other when a space is fitted
@@ -154,12 +160,14 @@ def enqueue_first_trials(
     trials of a new study, so tuning is measured against them; returns how many.
 
     A study that already holds trials is resumed and gets nothing: its first trials ran
-    (or are queued) already, and queueing them again would spend the budget twice.
+    (or are queued) already, and queueing them again would spend the budget twice. The
+    study's lock makes this once per study when several workers start together.
     """
-    if study.get_trials(deepcopy=False):
-        return 0
-    for name, params in configurations.items():
-        study.enqueue_trial(clip_to_space(params, space), user_attrs={FIRST_TRIAL_ATTR: name})
+    with StudyLock.of(study):
+        if study.get_trials(deepcopy=False):
+            return 0
+        for name, params in configurations.items():
+            study.enqueue_trial(clip_to_space(params, space), user_attrs={FIRST_TRIAL_ATTR: name})
     return len(configurations)
 
 
@@ -233,6 +241,62 @@ def open_study(storage_url: str, study_name: str, cfg: Mapping[str, Any]) -> opt
     return study
 
 
+class StudyLock:
+    """The lock of one study, shared by every process that tunes it (re-entrant use is not
+    supported): held while a process counts the study's trials and starts one, so that
+    several workers together start exactly the budget.
+
+    SQLite: a lock file beside the database. PostgreSQL: a session advisory lock keyed by
+    the study's name, on a connection of its own (ended with the process if it dies).
+    """
+
+    def __init__(self, storage_url: str, study_name: str):
+        self.storage_url = storage_url
+        self.dialect = sqlalchemy.engine.make_url(storage_url).get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ConfigError(
+                f"tracking.optuna_storage: a {self.dialect} storage cannot share a study's "
+                "trial budget between workers; use SQLite or PostgreSQL"
+            )
+        digest = hashlib.sha256(study_name.encode()).digest()
+        self.key = int.from_bytes(digest[:8], "big", signed=True)
+        self.held = contextlib.ExitStack()
+
+    @classmethod
+    def of(cls, study: optuna.Study) -> "StudyLock":
+        """The lock of a study opened on an RDB storage. Optuna keeps the storage on the
+        study (wrapped in its cache) without a public accessor; the pinned version is
+        tested."""
+        storage = study._storage
+        return cls(getattr(storage, "_backend", storage).url, study.study_name)
+
+    def __enter__(self) -> "StudyLock":
+        if self.dialect == "sqlite":
+            self.held.enter_context(sqlite_lock(self.storage_url, "trials.lock"))
+        else:
+            self.held.enter_context(self.advisory_lock())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        """Let the other workers in; releasing twice is harmless."""
+        self.held.close()
+
+    @contextlib.contextmanager
+    def advisory_lock(self) -> Iterator[None]:
+        engine = sqlalchemy.create_engine(self.storage_url, poolclass=NullPool)
+        try:
+            with engine.connect() as connection:
+                connection.execute(
+                    sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": self.key}
+                )
+                yield
+        finally:
+            engine.dispose()
+
+
 class TrialCounter:
     """Counts the trials this process finished; another worker's trials in a shared study
     are neither reused nor run by this job, so they must not be reported as its own."""
@@ -252,40 +316,83 @@ def run_study(
     cfg: Mapping[str, Any],
     callbacks: Sequence[TrialCallback] = (),
 ) -> optuna.Study:
-    """Run the trials still missing to reach ``n_trials`` within ``timeout`` seconds.
+    """Run trials until the study holds ``n_trials`` finished ones, or ``timeout`` seconds.
 
-    MaxTrialsCallback stops at ``n_trials`` finished trials in storage, so several workers
-    sharing one study do not overshoot the budget together. A job stopped by a signal
+    Several workers may share the study: each starts a trial only while, under the study's
+    lock, the finished and running trials number fewer than ``n_trials``, so together they
+    finish exactly the budget (a running trial whose process is gone does not count; see
+    ``fail_abandoned_trials``). A process starts at most as many trials as were missing
+    when it began, so failing trials end a job rather than loop. A job stopped by a signal
     fails the trials it was running before the stop goes on up.
     """
     n_trials = int(cfg["n_trials"])
-    missing = n_trials - count_finished(study)
-    if missing <= 0:
-        return study
+    lock = StudyLock.of(study)
     owner = f"{host_name()}:{os.getpid()}"
     started = datetime.now()
+    deadline = None if cfg["timeout"] is None else time.monotonic() + float(cfg["timeout"])
+    progress = ProgressBar(study, n_trials) if cfg["show_progress_bar"] else None
     try:
-        study.optimize(
-            owned_by(owner, objective),
-            n_trials=missing,
-            timeout=cfg["timeout"],
-            callbacks=[*callbacks, optuna.study.MaxTrialsCallback(n_trials, states=FINISHED)],
-            show_progress_bar=bool(cfg["show_progress_bar"]),
-        )
+        for _ in range(n_trials - count_finished(study)):
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+            with lock:
+                fail_abandoned_trials(study)
+                if len(study.get_trials(deepcopy=False, states=CLAIMED)) >= n_trials:
+                    break
+                study.optimize(
+                    claimed_by(owner, objective, lock),
+                    n_trials=1,
+                    callbacks=[*callbacks, *([progress] if progress else [])],
+                )
     except KeyboardInterrupt:
         fail_interrupted_trials(study, owner, started)
         raise
+    finally:
+        if progress:
+            progress.bar.close()
     return study
 
 
-def owned_by(owner: str, objective: Callable[[optuna.Trial], float]):
-    """The objective, with each trial recording which process ran it."""
+def claimed_by(owner: str, objective: Callable[[optuna.Trial], float], lock: StudyLock):
+    """The objective, with each trial recording which process runs it before the study's
+    lock lets the other workers count it."""
+    owner_started = process_start_time(os.getpid())
 
     def run(trial: optuna.Trial) -> float:
         trial.set_user_attr(OWNER_ATTR, owner)
+        trial.set_user_attr(OWNER_STARTED_ATTR, owner_started)
+        lock.release()
         return objective(trial)
 
     return run
+
+
+def fail_abandoned_trials(study: optuna.Study) -> None:
+    """Mark FAIL the RUNNING trials whose process is gone, so they free their place in the
+    budget: on this host, by the owner's pid and start time; from any host, by a heartbeat
+    older than the storage's grace period (Optuna's experimental heartbeat, used
+    deliberately as in ``make_storage``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+    here = host_name()
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        host, _, pid = str(trial.user_attrs.get(OWNER_ATTR, "")).rpartition(":")
+        started = trial.user_attrs.get(OWNER_STARTED_ATTR)
+        if host == here and pid.isdigit() and not process_alive(int(pid), started):
+            study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
+
+
+class ProgressBar:
+    """A progress bar over the study's budget, moved on by each trial this process ends."""
+
+    def __init__(self, study: optuna.Study, n_trials: int):
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=n_trials, initial=count_finished(study), desc="trials")
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        self.bar.update()
 
 
 def fail_interrupted_trials(study: optuna.Study, owner: str, started: datetime) -> None:
