@@ -17,3 +17,13 @@ class RegistryError(BehaviorlabError):
     """The model registry failed (not the user's input): the job stops, promoting nothing."""
 
     exit_status = 1
+
+
+class TrackingServerLost(BehaviorlabError):
+    """The MLflow tracking server stopped answering mid-job (not the user's input).
+
+    The job stops with one line and exit status 1. What it could not end on the server (its
+    run) stays RUNNING until the next job that opens a run in the experiment ends it.
+    """
+
+    exit_status = 1

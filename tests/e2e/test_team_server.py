@@ -1,12 +1,15 @@
 """Team mode end to end: PostgreSQL and MLflow with basic auth started from a tmp folder,
-users in three roles, trainings through the server and Optuna studies shared on PostgreSQL."""
+users in three roles, trainings through the server and Optuna studies shared on PostgreSQL,
+and a training that loses the server mid-job."""
 
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import mlflow
@@ -14,7 +17,8 @@ import optuna
 import pytest
 import requests
 
-from behaviorlab.team.server import Stack, find_pg_bin, start, stop
+from behaviorlab.team.server import Stack, find_pg_bin, pid_alive, start, stop
+from behaviorlab.tracking import runs
 from tests.helpers import free_port, small_sim_overrides
 
 pytestmark = [pytest.mark.slow, pytest.mark.server, pytest.mark.team]
@@ -229,3 +233,70 @@ def test_the_deploy_role_promotes_the_challenger(team, trainings, small_sim_dir)
         outcome = promote.run(compose_config("promote", overrides))
     assert outcome["promoted"] is True
     assert aliases_of(team, MODEL)["champion"] == version
+
+
+def wait_for_parent_run(stack: Stack, job: subprocess.Popen, timeout: float = 180) -> str:
+    """The id of the run a training process opened on the server, once it exists."""
+    found = api(stack, "bob", "GET", "experiments/get-by-name", params={"experiment_name": MODEL})
+    experiment_id = found.json()["experiment"]["experiment_id"]
+    query = {"experiment_ids": [experiment_id], "filter": f"tags.pid = '{job.pid}'"}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert job.poll() is None, "the training ended before the server was killed"
+        opened = api(stack, "bob", "POST", "runs/search", json=query).json().get("runs", [])
+        if opened:
+            return opened[0]["info"]["run_id"]
+        time.sleep(0.2)
+    raise AssertionError(f"no run of process {job.pid} within {timeout} s")
+
+
+def kill_mlflow_server(stack: Stack) -> None:
+    """SIGKILL the MLflow server and its workers, as a crash would; PostgreSQL stays up."""
+    os.killpg(int(stack.mlflow_pid.read_text()), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while pid_alive(stack.mlflow_pid) is not None and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def test_losing_the_server_mid_training_fails_in_one_line_and_leaves_nothing_half_done(
+    team, trainings, small_sim_dir, tmp_path
+):
+    versions_before = {v["version"]: as_dict(v["tags"]) for v in versions_of(team)}
+    aliases_before = aliases_of(team, MODEL)
+    env = {**os.environ, **server_env(team, "alice")}
+    command = [str(Path(sys.executable).with_name("behaviorlab-train"))]
+    command += team_overrides(small_sim_dir, "tuning.fresh=true")
+    with open(tmp_path / "err", "w") as err:
+        job = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        run_id = wait_for_parent_run(team, job)
+        kill_mlflow_server(team)
+        returncode = job.wait(timeout=120)
+    finally:
+        if job.poll() is None:
+            job.kill()
+        start(team)
+    err = (tmp_path / "err").read_text()
+
+    # One clear line, no traceback, exit status 1.
+    assert returncode == 1, err[-3000:]
+    assert "Traceback" not in err, err[-3000:]
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [err.strip().splitlines()[-1]]
+    assert errors[0].startswith(f"error: lost the MLflow tracking server at {team.tracking_uri}: ")
+
+    # Back up: the registry is as it was (no version without its gate decision, no alias
+    # moved), and the run the dead job left RUNNING is ended by the next job's start.
+    assert {v["version"]: as_dict(v["tags"]) for v in versions_of(team)} == versions_before
+    assert aliases_of(team, MODEL) == aliases_before
+    run = api(team, "bob", "GET", "runs/get", params={"run_id": run_id}).json()["run"]
+    assert run["info"]["status"] == "RUNNING"
+    with identity(team, "alice"):
+        mlflow.set_tracking_uri(team.tracking_uri)
+        ended = runs.end_abandoned_runs(run["info"]["experiment_id"], stale_after_minutes=30)
+    assert ended == [run_id]
+    run = api(team, "bob", "GET", "runs/get", params={"run_id": run_id}).json()["run"]
+    assert run["info"]["status"] == "KILLED"
+    assert "ended without ending the run" in as_dict(run["data"]["tags"])["end_reason"]
+    query = {"experiment_ids": [run["info"]["experiment_id"]], "filter": "status = 'RUNNING'"}
+    assert api(team, "bob", "POST", "runs/search", json=query).json().get("runs", []) == []

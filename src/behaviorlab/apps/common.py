@@ -1,5 +1,6 @@
-"""What every app shares: user errors as one clear message and exit status 2, and jobs
-that unwind cleanly (runs ended, temporary files removed) when SIGTERM or SIGINT stops them.
+"""What every app shares: user errors as one clear message and exit status 2, a lost
+tracking server as one line and exit status 1, and jobs that unwind cleanly (runs ended,
+temporary files removed) when SIGTERM or SIGINT stops them.
 """
 
 import contextlib
@@ -12,13 +13,14 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from hydra.errors import ConfigCompositionException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
 from behaviorlab.data.staging import staging_scope
 from behaviorlab.data.validation import DataQualityWarning
-from behaviorlab.errors import BehaviorlabError
+from behaviorlab.errors import BehaviorlabError, TrackingServerLost
 
 if TYPE_CHECKING:
     from behaviorlab.data.sources import Dataset
@@ -43,14 +45,22 @@ class Stopped(KeyboardInterrupt):
         self.run_status = "KILLED" if signum == signal.SIGTERM else "FAILED"
 
 
+class ExitAtOnce(SystemExit):
+    """Exit status of a job whose tracking server is gone: its message is printed, and
+    the entry point exits without the interpreter's teardown, where MLflow would retry
+    ending the job's runs on that server. A SystemExit, so Hydra lets it through quietly."""
+
+
 def entry_point(main: Callable[..., Any]) -> Callable[..., Any]:
     """Console entry-point manners shared by every app.
 
     A bad Hydra override (unknown key, wrong type, unparsable, missing config) exits 2 with
     Hydra's message on one ``error:`` line, like the apps' other user errors; set
     HYDRA_FULL_ERROR=1 for Hydra's traceback instead. SIGTERM or SIGINT unwinds the job and
-    exits 128 + the signal number (130 for SIGINT, 143 for SIGTERM). MLflow's artifact
-    download bars stay off (they fill a job's log) unless the environment turns them on.
+    exits 128 + the signal number (130 for SIGINT, 143 for SIGTERM). A lost tracking
+    server exits 1 with one ``error:`` line, at once: MLflow would otherwise retry ending
+    the job's runs on the way out. MLflow's artifact download bars stay off (they fill a
+    job's log) unless the environment turns them on.
     """
 
     @functools.wraps(main)
@@ -68,6 +78,8 @@ def entry_point(main: Callable[..., Any]) -> Callable[..., Any]:
         except Stopped as stop:
             print(str(stop), file=sys.stderr)
             exit_at_once(128 + stop.signum)
+        except ExitAtOnce as done:
+            exit_at_once(done.code)
 
     return guarded
 
@@ -166,6 +178,8 @@ def exit_on_user_error(run: Callable[..., Any]) -> Callable[..., Any]:
     The staged copies of the data a run made are removed when it ends, however it ends.
 
     An error that is not the user's (a failing model registry) sets its own ``exit_status``.
+    A failure that is the tracking server's loss, however MLflow wrapped it, is one
+    TrackingServerLost line and exit status 1 too (see ``ExitAtOnce``).
     """
 
     @functools.wraps(run)
@@ -173,11 +187,62 @@ def exit_on_user_error(run: Callable[..., Any]) -> Callable[..., Any]:
         try:
             with staging_scope():
                 return run(*args, **kwargs)
-        except BehaviorlabError as error:
+        except Exception as error:
+            lost = find_lost_tracking_server(error)
+            if lost is not None:
+                print(f"error: {lost}", file=sys.stderr)
+                raise ExitAtOnce(lost.exit_status) from error
+            if not isinstance(error, BehaviorlabError):
+                raise
             print(f"error: {error}", file=sys.stderr)
             sys.exit(getattr(error, "exit_status", EXIT_USER_ERROR))
 
     return guarded
+
+
+def find_lost_tracking_server(error: BaseException) -> TrackingServerLost | None:
+    """The tracking server's loss behind ``error``, or None: a connection to the MLflow
+    tracking or registry server refused or dropped, anywhere in the chain of exceptions
+    (MLflow and the registry calls wrap it in their own)."""
+    if "mlflow" not in sys.modules:
+        return None
+    import mlflow
+    import requests
+
+    servers = {origin(mlflow.get_tracking_uri()), origin(mlflow.get_registry_uri())}
+    seen = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        request = getattr(cause, "request", None)
+        if isinstance(cause, requests.ConnectionError) and request is not None:
+            server = origin(request.url)
+            if server in servers:
+                return TrackingServerLost(
+                    f"lost the MLflow tracking server at {server}: {connection_failure(cause)}"
+                )
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def origin(url: str) -> str:
+    """``scheme://host:port`` of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def connection_failure(error: Exception) -> str:
+    """What went wrong with a connection, in the socket's words ("Connection refused",
+    "Remote end closed connection without response"), without urllib3's wrappers."""
+    reason = error.args[0] if error.args else error
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError names its cause
+    if (
+        isinstance(reason, Exception)
+        and len(reason.args) == 2
+        and isinstance(reason.args[1], Exception)
+    ):
+        reason = reason.args[1]  # ("Connection aborted.", RemoteDisconnected(...))
+    return str(reason).rsplit(": ", 1)[-1]
 
 
 def to_plain(cfg: DictConfig | None) -> dict | None:
