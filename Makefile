@@ -30,7 +30,7 @@ demo: setup ## Simulate the built-in data and run the main job on it
 test: setup ## Run the test suite
 	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
-test-team: setup ## Run only the team stack's tests (PostgreSQL + MLflow server, ~1.5 minutes)
+test-team: setup ## Run only the team stack's tests (PostgreSQL + MLflow server, under 2 minutes)
 	$(BIN)/pytest -n 0 -m team tests/e2e/test_team_server.py $(PYTEST_ARGS)
 
 lint: setup ## Lint with ruff

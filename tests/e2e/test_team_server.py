@@ -31,10 +31,13 @@ ROLES = {"alice": "data-scientist", "bob": "reviewer", "dora": "deploy"}
 
 @pytest.fixture(scope="module")
 def team():
-    """The stack on free ports in a folder the cluster's unprivileged owner can reach."""
+    """The stack on free ports in a folder the cluster's unprivileged owner can reach, in
+    memory where the host has it (the cluster's writes, checkpoints and removal are
+    seconds of disk I/O otherwise)."""
     if find_pg_bin() is None:
         pytest.skip("PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin")
-    folder = Path(tempfile.mkdtemp(prefix="behaviorlab-team-", dir="/tmp"))
+    parent = "/dev/shm" if os.access("/dev/shm", os.W_OK) else "/tmp"
+    folder = Path(tempfile.mkdtemp(prefix="behaviorlab-team-", dir=parent))
     folder.chmod(0o711)
     stack = Stack(folder / "team", port=free_port(), pg_port=free_port(), workers=1)
     try:
