@@ -27,3 +27,10 @@ class TrackingServerLost(BehaviorlabError):
     """
 
     exit_status = 1
+
+
+class TrackingServerUnreachable(BehaviorlabError):
+    """The configured MLflow tracking server does not answer when a job starts: one line
+    and exit status 1, before anything is computed or logged."""
+
+    exit_status = 1

@@ -1,11 +1,14 @@
 """A tracking server that stops answering is one line and exit status 1, whatever wrapped it."""
 
+import time
+
 import mlflow
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from behaviorlab.apps.common import exit_on_user_error, find_lost_tracking_server
+from behaviorlab.tracking import runs
 from tests.helpers import free_port
 
 
@@ -53,3 +56,22 @@ def test_another_server_or_another_failure_is_not_the_tracking_server(silent_ser
         MlflowClient(tracking_uri=other).search_experiments()
     assert find_lost_tracking_server(raised.value) is None
     assert find_lost_tracking_server(ValueError("no server involved")) is None
+
+
+def test_a_job_pointed_at_a_server_that_is_not_running_stops_at_once(monkeypatch, capsys):
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)  # as `source .team/env` does
+
+    @exit_on_user_error
+    def job() -> None:
+        runs.configure("sqlite:///unused.db")
+
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as stopped:
+        job()
+    assert time.monotonic() - started < 5
+    assert stopped.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: cannot reach the MLflow tracking server at {url}: [Errno 111] Connection "
+        "refused (is it running? make server starts the team's)"
+    ]

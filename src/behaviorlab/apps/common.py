@@ -209,6 +209,8 @@ def find_lost_tracking_server(error: BaseException) -> TrackingServerLost | None
     import mlflow
     import requests
 
+    from behaviorlab.tracking.reachability import connection_failure
+
     servers = {origin(mlflow.get_tracking_uri()), origin(mlflow.get_registry_uri())}
     seen = set()
     cause: BaseException | None = error
@@ -229,20 +231,6 @@ def origin(url: str) -> str:
     """``scheme://host:port`` of a URL."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
-
-
-def connection_failure(error: Exception) -> str:
-    """What went wrong with a connection, in the socket's words ("Connection refused",
-    "Remote end closed connection without response"), without urllib3's wrappers."""
-    reason = error.args[0] if error.args else error
-    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError names its cause
-    if (
-        isinstance(reason, Exception)
-        and len(reason.args) == 2
-        and isinstance(reason.args[1], Exception)
-    ):
-        reason = reason.args[1]  # ("Connection aborted.", RemoteDisconnected(...))
-    return str(reason).rsplit(": ", 1)[-1]
 
 
 def to_plain(cfg: DictConfig | None) -> dict | None:

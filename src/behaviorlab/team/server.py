@@ -18,6 +18,7 @@ import glob
 import os
 import pwd
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -36,6 +37,7 @@ ADMIN_USER = "admin"
 ADMIN_PASSWORD_ENV = "BEHAVIORLAB_ADMIN_PASSWORD"
 PG_USER_ENV = "BEHAVIORLAB_PG_USER"
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"
+SBIN = ("/usr/sbin", "/sbin")
 START_TIMEOUT = 120.0
 STOP_TIMEOUT = 20.0
 AUTH_CACHE_SECONDS = 60
@@ -127,7 +129,19 @@ def cluster_owner() -> pwd.struct_passwd | None:
 def as_owner(command: list[str]) -> list[str]:
     """``command`` run as the cluster's owner."""
     owner = cluster_owner()
-    return ["runuser", "-u", owner.pw_name, "--", *command] if owner else command
+    return [find_runuser(), "-u", owner.pw_name, "--", *command] if owner else command
+
+
+def find_runuser() -> str:
+    """util-linux's ``runuser``: on the PATH, or in the sbin folders a user's PATH may
+    leave out."""
+    found = shutil.which("runuser", path=os.pathsep.join([os.environ.get("PATH", ""), *SBIN]))
+    if found is None:
+        raise TeamServerError(
+            "runuser (util-linux) is needed to run PostgreSQL as its own user and was not "
+            f"found on the PATH or in {', '.join(SBIN)}"
+        )
+    return found
 
 
 def run_checked(command: list[str], what: str) -> None:

@@ -23,6 +23,7 @@ from mlflow.tracking import MlflowClient
 
 from behaviorlab.locks import sqlite_creation_lock
 from behaviorlab.processes import host_name, process_alive, process_start_time
+from behaviorlab.tracking.reachability import check_reachable
 
 HOST_TAG = "host"
 PID_TAG = "pid"
@@ -42,12 +43,15 @@ _open_run_ids: set[str] = set()
 def configure(tracking_uri: str | None = None) -> str:
     """Point MLflow at the given store; an MLFLOW_TRACKING_URI in the environment wins.
 
+    A server that does not answer stops the job at once (``check_reachable``).
+
     A local SQLite store is created under a lock, so jobs started together do not race, and
     without MLflow's INFO lines about creating its tables (stderr is for errors and warnings).
     """
     uri = os.environ.get("MLFLOW_TRACKING_URI") or tracking_uri
     if uri is None:
         raise ValueError("no MLflow tracking URI configured")
+    check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(os.environ.get("MLFLOW_REGISTRY_URI") or uri)
     for logger in STORE_CREATION_LOGGERS:
