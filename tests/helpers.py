@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 from omegaconf import DictConfig
 
 from behaviorlab.apps.common import compose_app
@@ -80,3 +81,15 @@ def strict_json(text: str):
         raise ValueError(f"not JSON: {constant}")
 
     return json.loads(text, parse_constant=refuse)
+
+
+def snapshots_at(events: pd.DataFrame, *cutoffs: str) -> pd.DataFrame:
+    """Every customer of ``events`` at each cutoff, in the snapshot table's dtypes."""
+    ids = sorted(events["customer_id"].unique())
+    stamps = pd.to_datetime(list(cutoffs), format="ISO8601")
+    return pd.DataFrame(
+        {
+            "customer_id": pd.array([c for c in ids for _ in stamps], dtype="str"),
+            "cutoff": pd.Series(list(stamps) * len(ids), dtype="datetime64[us]"),
+        }
+    )

@@ -21,6 +21,7 @@ from behaviorlab.features.builder import (
     lazy_features,
 )
 from behaviorlab.features.spec import FAMILIES, feature_columns, resolve_feature_spec
+from tests.helpers import snapshots_at
 from tests.reference_features import reference_features
 
 CUTOFF = pd.Timestamp("2024-10-01")
@@ -54,17 +55,6 @@ def heterogeneous_log(n_customers: int, seed: int, days: int = 365) -> pd.DataFr
 @pytest.fixture(scope="module")
 def events() -> pd.DataFrame:
     return heterogeneous_log(500, seed=3)
-
-
-def snapshots_at(events: pd.DataFrame, *cutoffs) -> pd.DataFrame:
-    ids = sorted(events["customer_id"].unique())
-    stamps = pd.to_datetime(list(cutoffs), format="ISO8601")
-    return pd.DataFrame(
-        {
-            "customer_id": pd.array([c for c in ids for _ in stamps], dtype="str"),
-            "cutoff": pd.Series(list(stamps) * len(ids), dtype="datetime64[us]"),
-        }
-    )
 
 
 def build(events: pd.DataFrame, snapshots: pd.DataFrame, clv=True, **kwargs) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from behaviorlab.errors import ConfigError
 from behaviorlab.features.builder import build_features
 from behaviorlab.features.families import disengagement
 from behaviorlab.features.spec import feature_columns, resolve_feature_spec
+from tests.helpers import snapshots_at
 from tests.reference_features import random_event_log, reference_features
 from tests.unit.test_feature_families import (
     NAN,
@@ -118,16 +119,7 @@ def test_session_ids_at_several_cutoffs_equal_the_pandas_reference():
     events = random_event_log(n_customers=50, n_events=3000, seed=5)
     hour = events["timestamp"].dt.floor("6h").astype("str")
     events["session_id"] = pd.array(events["customer_id"] + "@" + hour, dtype="str")
-    stamps = ["2024-03-01", "2024-06-15 12:00", "2024-11-30 06:00"]
-    ids = sorted(events["customer_id"].unique())
-    snapshots = pd.DataFrame(
-        {
-            "customer_id": pd.array([c for c in ids for _ in stamps], dtype="str"),
-            "cutoff": pd.Series(
-                pd.to_datetime(stamps * len(ids), format="ISO8601"), dtype="datetime64[us]"
-            ),
-        }
-    )
+    snapshots = snapshots_at(events, "2024-03-01", "2024-06-15 12:00", "2024-11-30 06:00")
     resolved = resolve_feature_spec({"disengagement": EVERY_PART}, events, None)
     assert resolved["disengagement"]["session_source"] == "session_id"
     got = build_features(events, None, snapshots, resolved)

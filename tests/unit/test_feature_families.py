@@ -15,6 +15,7 @@ import pytest
 from behaviorlab.errors import ConfigError
 from behaviorlab.features.builder import build_features
 from behaviorlab.features.spec import FAMILIES, feature_columns, resolve_feature_spec
+from tests.helpers import snapshots_at
 from tests.reference_features import random_event_log, reference_features
 
 CUTOFF = pd.Timestamp("2024-03-01")
@@ -130,16 +131,7 @@ def test_rfm_bgnbd_t_counts_the_cutoff_day_for_a_cutoff_within_a_day():
 
 def test_rfm_bgnbd_inputs_equal_the_pandas_reference_at_several_cutoffs():
     events = random_event_log(n_customers=60, n_events=3000, seed=11)
-    stamps = ["2024-03-01", "2024-06-15 12:00", "2024-11-30 06:00"]
-    ids = sorted(events["customer_id"].unique())
-    snapshots = pd.DataFrame(
-        {
-            "customer_id": pd.array([c for c in ids for _ in stamps], dtype="str"),
-            "cutoff": pd.Series(
-                pd.to_datetime(stamps * len(ids), format="ISO8601"), dtype="datetime64[us]"
-            ),
-        }
-    )
+    snapshots = snapshots_at(events, "2024-03-01", "2024-06-15 12:00", "2024-11-30 06:00")
     resolved = resolve_feature_spec(only("rfm", bgnbd=True), events, None)
     got = build_features(events, None, snapshots, resolved)
     want = reference_features(events, snapshots, resolved)
