@@ -13,7 +13,8 @@ Optuna studies, cached tables) goes to a scratch directory, never into the repos
   The LightGBM run is also the demo speed figure: simulate, then ``train.run`` on a cold
   feature cache (features, tuning, refit, evaluation, logging, registration, gate).
 - CDNOW repurchase (``experiment=cdnow_repurchase``, LightGBM and logistic): pooled
-  out-of-fold ROC AUC and PR AUC beside the published peer figures, plus a check that the
+  out-of-fold ROC AUC and PR AUC beside the published peer figures and beside Pareto/NBD
+  and BG/NBD scored on the same test rows, plus a check that the
   273-day horizon (1997-10-01 .. 1998-06-30 inclusive) labels every customer.
 
     .venv/bin/python bench/quality.py                      # both, the presets' own budgets
@@ -43,6 +44,7 @@ PEERS = {
     "days since last purchase": (0.759, 0.612),
 }
 CDNOW_CUSTOMERS, CDNOW_BUYERS = 23_570, 7_058
+CDNOW_CUTOFF, CDNOW_HORIZON_DAYS = "1997-10-01", 273
 
 
 def compose_train(overrides: list[str]):
@@ -163,6 +165,44 @@ def check_full_horizon(cfg) -> tuple[int, float]:
     return len(table.frame), float(table.frame["label"].mean())
 
 
+def read_cdnow(shared_data: Path) -> pd.DataFrame:
+    """CDNOW's purchases: customer_id (as written, zero-padded), timestamp, amount."""
+    raw = pd.read_csv(
+        shared_data / "cdnow" / "CDNOW_master.txt",
+        sep=r"\s+",
+        dtype={"customer_id": "str", "date": "str"},
+    )
+    return pd.DataFrame(
+        {
+            "customer_id": raw["customer_id"].astype("str"),
+            "timestamp": pd.to_datetime(raw["date"], format="%Y%m%d").astype("datetime64[us]"),
+            "amount": raw["dollar_value"].astype("float64"),
+        }
+    )
+
+
+def score_peers_on_rows(test: pd.DataFrame, shared_data: Path) -> dict[str, tuple[float, float]]:
+    """Pareto/NBD and BG/NBD on the model's own test rows: fitted (no labels) on every
+    customer's purchases before the cutoff, scored by expected purchases in the horizon.
+    behaviorlab's fits, which equal lifetimes' (tests/integration/test_clv_cdnow.py)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    from behaviorlab.modeling.clv import BetaGeoModel, ParetoNBDModel, summarize_purchases
+
+    summary = summarize_purchases(read_cdnow(shared_data), CDNOW_CUTOFF)
+    rows = test.merge(summary, on="customer_id", how="inner")
+    if len(rows) != len(test):
+        raise RuntimeError(f"{len(test) - len(rows)} test customers have no purchase summary")
+    scores = {}
+    for name, model_class in (("Pareto/NBD", ParetoNBDModel), ("BG/NBD", BetaGeoModel)):
+        expected = model_class().fit(summary).expected_purchases(rows, CDNOW_HORIZON_DAYS)
+        scores[name] = (
+            float(roc_auc_score(rows["label"], expected)),
+            float(average_precision_score(rows["label"], expected)),
+        )
+    return scores
+
+
 def run_cdnow(trials: int | None, extra: list[str], shared_data: Path, models: list[str]) -> None:
     """CDNOW repurchase, 5-fold customer CV: pooled out-of-fold AUCs beside the peers."""
     base = [
@@ -190,6 +230,9 @@ def run_cdnow(trials: int | None, extra: list[str], shared_data: Path, models: l
             f"| {seconds:.1f} | {load}-{load_average()} |",
             flush=True,
         )
+        test = holdout_frame(metrics["run_id"])
+        for name, (roc, pr) in score_peers_on_rows(test, shared_data).items():
+            print(f"| {name} on the same {len(test):,} rows | {roc:.4f} | {pr:.4f} | | | |")
     for name, (roc, pr) in PEERS.items():
         print(f"| {name} (peer) | {roc:.3f} | {pr:.3f} | | | |")
 
