@@ -166,10 +166,10 @@ def descriptions(p: dict) -> dict[str, dict]:
     }
     for h in p["half_lives"]:
         table[f"decayed_events_hl{h}d"] = described(
-            f"events, each weighing half as much for every {h} days of age", "count"
+            f"recent events, weighted to halve every {h} days", "count"
         )
         table[f"decayed_purchases_hl{h}d"] = described(
-            f"purchases, each weighing half as much for every {h} days of age", "count"
+            f"recent purchases, weighted to halve every {h} days", "count"
         )
     for w in p["session_windows"]:
         table[f"session_count_{w}d"] = described(f"sessions started in the last {w} days", "count")
