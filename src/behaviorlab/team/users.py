@@ -19,10 +19,10 @@ import getpass
 import os
 import secrets
 import sys
+import warnings
 from collections.abc import Mapping
 
 from mlflow.exceptions import MlflowException
-from mlflow.server import get_app_client
 from mlflow.tracking import MlflowClient
 
 EXPERIMENT = "experiment"
@@ -74,6 +74,16 @@ def ensure_user(auth, username: str, password: str | None) -> str | None:
     return password
 
 
+def auth_client(tracking_uri: str):
+    """MLflow's basic-auth client for the server. Making it loads MLflow's server app,
+    whose own Starlette deprecation warning is nothing a user of this command can act on."""
+    from mlflow.server import get_app_client
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="starlette.middleware.wsgi is deprecated")
+        return get_app_client("basic-auth", tracking_uri=tracking_uri)
+
+
 def grant_role(
     tracking_uri: str,
     username: str,
@@ -86,7 +96,7 @@ def grant_role(
 
     Returns the grants made, and the password when the user was created with a generated one.
     """
-    auth = get_app_client("basic-auth", tracking_uri=tracking_uri)
+    auth = auth_client(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     created = ensure_user(auth, username, password)
     grants = {}
