@@ -165,31 +165,16 @@ def check_full_horizon(cfg) -> tuple[int, float]:
     return len(table.frame), float(table.frame["label"].mean())
 
 
-def read_cdnow(shared_data: Path) -> pd.DataFrame:
-    """CDNOW's purchases: customer_id (as written, zero-padded), timestamp, amount."""
-    raw = pd.read_csv(
-        shared_data / "cdnow" / "CDNOW_master.txt",
-        sep=r"\s+",
-        dtype={"customer_id": "str", "date": "str"},
-    )
-    return pd.DataFrame(
-        {
-            "customer_id": raw["customer_id"].astype("str"),
-            "timestamp": pd.to_datetime(raw["date"], format="%Y%m%d").astype("datetime64[us]"),
-            "amount": raw["dollar_value"].astype("float64"),
-        }
-    )
-
-
 def score_peers_on_rows(test: pd.DataFrame, shared_data: Path) -> dict[str, tuple[float, float]]:
     """Pareto/NBD and BG/NBD on the model's own test rows: fitted (no labels) on every
     customer's purchases before the cutoff, scored by expected purchases in the horizon.
     behaviorlab's fits, which equal lifetimes' (tests/integration/test_clv_cdnow.py)."""
     from sklearn.metrics import average_precision_score, roc_auc_score
+    from tests.helpers import read_cdnow_purchases
 
     from behaviorlab.modeling.clv import BetaGeoModel, ParetoNBDModel, summarize_purchases
 
-    summary = summarize_purchases(read_cdnow(shared_data), CDNOW_CUTOFF)
+    summary = summarize_purchases(read_cdnow_purchases(shared_data), CDNOW_CUTOFF)
     rows = test.merge(summary, on="customer_id", how="inner")
     if len(rows) != len(test):
         raise RuntimeError(f"{len(test) - len(rows)} test customers have no purchase summary")

@@ -93,3 +93,20 @@ def snapshots_at(events: pd.DataFrame, *cutoffs: str) -> pd.DataFrame:
             "cutoff": pd.Series(list(stamps) * len(ids), dtype="datetime64[us]"),
         }
     )
+
+
+def read_cdnow_purchases(shared_data: Path) -> pd.DataFrame:
+    """CDNOW's master file as purchases: customer_id (as written, zero-padded), timestamp,
+    amount; read with pandas alone, apart from the product's loaders."""
+    raw = pd.read_csv(
+        shared_data / "cdnow" / "CDNOW_master.txt",
+        sep=r"\s+",
+        dtype={"customer_id": "str", "date": "str"},
+    )
+    return pd.DataFrame(
+        {
+            "customer_id": raw["customer_id"].astype("str"),
+            "timestamp": pd.to_datetime(raw["date"], format="%Y%m%d").astype("datetime64[us]"),
+            "amount": raw["dollar_value"].astype("float64"),
+        }
+    )

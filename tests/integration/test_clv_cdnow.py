@@ -19,6 +19,7 @@ from behaviorlab.modeling.clv import (
     customer_lifetime_value,
     summarize_purchases,
 )
+from tests.helpers import read_cdnow_purchases
 
 lifetimes = pytest.importorskip("lifetimes")
 from lifetimes.utils import calibration_and_holdout_data  # noqa: E402
@@ -40,18 +41,7 @@ PEER_NAMES = {
 
 @pytest.fixture(scope="module")
 def transactions(shared_data) -> pd.DataFrame:
-    raw = pd.read_csv(
-        shared_data / "cdnow" / "CDNOW_master.txt",
-        sep=r"\s+",
-        dtype={"customer_id": "str", "date": "str"},
-    )
-    return pd.DataFrame(
-        {
-            "customer_id": raw["customer_id"].astype("str"),
-            "timestamp": pd.to_datetime(raw["date"], format="%Y%m%d").astype("datetime64[us]"),
-            "amount": raw["dollar_value"].astype("float64"),
-        }
-    )
+    return read_cdnow_purchases(shared_data)
 
 
 def peer_summary(transactions: pd.DataFrame) -> pd.DataFrame:
