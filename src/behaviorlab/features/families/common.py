@@ -29,7 +29,12 @@ class Sources:
 
 def within_days(pit: ibis.Table, days: int) -> ibis.Value:
     """Event in ``[cutoff - days, cutoff)`` (the join already guarantees ``< cutoff``)."""
-    return pit[AGE_US] <= int(days) * MICROS_PER_DAY
+    return age_within(pit[AGE_US], days)
+
+
+def age_within(age_us: ibis.Value, days: int) -> ibis.Value:
+    """An age before the cutoff (microseconds) inside ``[cutoff - days, cutoff)``."""
+    return age_us <= int(days) * MICROS_PER_DAY
 
 
 def recent(pit: ibis.Table, days: int) -> ibis.Table:

@@ -21,10 +21,11 @@ import math
 import ibis
 
 from behaviorlab.data.contract import SESSION_ID
-from behaviorlab.features.engine import AGE_US, GAP_US, MICROS_PER_DAY, SID
+from behaviorlab.features.engine import AGE_US, GAP_US, SID
 from behaviorlab.features.families.common import (
     KEYS,
     Sources,
+    age_within,
     described,
     in_days,
     is_event,
@@ -93,17 +94,12 @@ def ordered(pit: ibis.Table) -> ibis.Table:
     )
 
 
-def in_window(age: ibis.Value, days: int) -> ibis.Value:
-    """Age inside ``[cutoff - days, cutoff)``."""
-    return age <= int(days) * MICROS_PER_DAY
-
-
 def session_metrics(start_age: ibis.Value, p: dict, where: ibis.Value | None = None) -> dict:
     """Days since the newest session start and sessions started in each window, from the
     ages of session starts (``where`` picks the starts among the rows)."""
     metrics = {"days_since_session_start": in_days(start_age.min(where=where))}
     for w in p["session_windows"]:
-        metrics[f"session_count_{w}d"] = in_window(start_age, w).sum(where=where)
+        metrics[f"session_count_{w}d"] = age_within(start_age, w).sum(where=where)
     return metrics
 
 
