@@ -7,8 +7,9 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from behaviorlab.apps.common import exit_on_user_error, find_lost_tracking_server
+from behaviorlab.apps.common import exit_on_user_error
 from behaviorlab.tracking import runs
+from behaviorlab.tracking.reachability import find_lost_tracking_server
 from tests.helpers import free_port
 
 

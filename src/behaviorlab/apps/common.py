@@ -13,14 +13,14 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from hydra.errors import ConfigCompositionException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 
 from behaviorlab.data.staging import staging_scope
 from behaviorlab.data.validation import DataQualityWarning
-from behaviorlab.errors import BehaviorlabError, TrackingServerLost
+from behaviorlab.errors import BehaviorlabError
+from behaviorlab.tracking.reachability import find_lost_tracking_server
 
 if TYPE_CHECKING:
     from behaviorlab.data.sources import Dataset
@@ -198,39 +198,6 @@ def exit_on_user_error(run: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(getattr(error, "exit_status", EXIT_USER_ERROR))
 
     return guarded
-
-
-def find_lost_tracking_server(error: BaseException) -> TrackingServerLost | None:
-    """The tracking server's loss behind ``error``, or None: a connection to the MLflow
-    tracking or registry server refused or dropped, anywhere in the chain of exceptions
-    (MLflow and the registry calls wrap it in their own)."""
-    if "mlflow" not in sys.modules:
-        return None
-    import mlflow
-    import requests
-
-    from behaviorlab.tracking.reachability import connection_failure
-
-    servers = {origin(mlflow.get_tracking_uri()), origin(mlflow.get_registry_uri())}
-    seen = set()
-    cause: BaseException | None = error
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        request = getattr(cause, "request", None)
-        if isinstance(cause, requests.ConnectionError) and request is not None:
-            server = origin(request.url)
-            if server in servers:
-                return TrackingServerLost(
-                    f"lost the MLflow tracking server at {server}: {connection_failure(cause)}"
-                )
-        cause = cause.__cause__ or cause.__context__
-    return None
-
-
-def origin(url: str) -> str:
-    """``scheme://host:port`` of a URL."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def to_plain(cfg: DictConfig | None) -> dict | None:
