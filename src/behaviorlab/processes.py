@@ -6,8 +6,10 @@ is not enough, since the system reuses pids: the start time read from /proc tell
 process from the old one on Linux; elsewhere only the pid is checked.
 """
 
+import contextlib
 import os
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -45,3 +47,35 @@ def process_alive(pid: int, started: float | None = None) -> bool:
         return True
     now_started = process_start_time(pid)
     return now_started is None or abs(now_started - started) < 1e-3
+
+
+class _StopHold:
+    """How deep the main thread is in held blocks, and the stop that came meanwhile."""
+
+    depth = 0
+    pending: BaseException | None = None
+
+
+@contextlib.contextmanager
+def stops_held() -> Iterator[None]:
+    """Hold a stop (see ``stop_or_hold``) until the block ends, then raise it.
+
+    For records a store writes in several calls (a run created, then ended): a SIGTERM
+    between them would leave the run RUNNING with nothing left to end it.
+    """
+    _StopHold.depth += 1
+    try:
+        yield
+    finally:
+        _StopHold.depth -= 1
+        if _StopHold.depth == 0 and _StopHold.pending is not None:
+            stop, _StopHold.pending = _StopHold.pending, None
+            raise stop
+
+
+def stop_or_hold(stop: BaseException) -> None:
+    """From a signal handler: raise ``stop`` now, or as the held block ends."""
+    if _StopHold.depth:
+        _StopHold.pending = stop
+        return
+    raise stop

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from behaviorlab.data.staging import staging_scope
 from behaviorlab.data.validation import DataQualityWarning
 from behaviorlab.errors import BehaviorlabError
+from behaviorlab.processes import stop_or_hold
 from behaviorlab.tracking.reachability import find_lost_tracking_server
 
 if TYPE_CHECKING:
@@ -90,7 +91,8 @@ def stopping_on_signals() -> Iterator[None]:
 
     Raising from the handler ends whatever the main thread is doing (an Optuna trial, a
     LightGBM fit between iterations, a scoring chunk) so ``finally`` blocks and context
-    managers clean up; another signal during that cleanup means "now", not "again".
+    managers clean up; another signal during that cleanup means "now", not "again". Inside
+    ``processes.stops_held`` (a run being written) the stop waits for the block's end.
     """
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
 
@@ -100,7 +102,7 @@ def stopping_on_signals() -> Iterator[None]:
     def stop(signum: int, frame: Any) -> None:
         for other in STOP_SIGNALS:
             signal.signal(other, exit_now)
-        raise Stopped(signum)
+        stop_or_hold(Stopped(signum))
 
     for signum in STOP_SIGNALS:
         signal.signal(signum, stop)

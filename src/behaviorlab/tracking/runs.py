@@ -22,7 +22,7 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from behaviorlab.locks import sqlite_creation_lock
-from behaviorlab.processes import host_name, process_alive, process_start_time
+from behaviorlab.processes import host_name, process_alive, process_start_time, stops_held
 from behaviorlab.tracking.reachability import check_reachable
 
 HOST_TAG = "host"
@@ -100,13 +100,16 @@ def open_run(
     end_abandoned_runs(
         experiment_id, tracking.get("stale_after_minutes", DEFAULT_STALE_AFTER_MINUTES)
     )
-    run = mlflow.start_run(
-        experiment_id=experiment_id,
-        run_name=run_name,
-        tags=dict(tags or {}) | describe_process(),
-    )
     every = float(tracking.get("heartbeat_seconds") or DEFAULT_HEARTBEAT_SECONDS)
-    with beating_heart(every), ending_with_outcome(run):
+    with contextlib.ExitStack() as ending:
+        with stops_held():
+            run = mlflow.start_run(
+                experiment_id=experiment_id,
+                run_name=run_name,
+                tags=dict(tags or {}) | describe_process(),
+            )
+            ending.enter_context(beating_heart(every))
+            ending.enter_context(ending_with_outcome(run))
         yield run
 
 
@@ -115,10 +118,12 @@ def open_child_run(
     run_name: str, tags: Mapping[str, str] | None = None
 ) -> Iterator[mlflow.ActiveRun]:
     """A run nested under the active one, ended like its parent."""
-    run = mlflow.start_run(
-        run_name=run_name, nested=True, tags=dict(tags or {}) | describe_process()
-    )
-    with ending_with_outcome(run):
+    with contextlib.ExitStack() as ending:
+        with stops_held():
+            run = mlflow.start_run(
+                run_name=run_name, nested=True, tags=dict(tags or {}) | describe_process()
+            )
+            ending.enter_context(ending_with_outcome(run))
         yield run
 
 
@@ -309,30 +314,31 @@ def log_child_run(
     """
     parent = mlflow.active_run()
     client = MlflowClient()
-    child = client.create_run(
-        parent.info.experiment_id,
-        start_time=start_ms,
-        tags={"mlflow.parentRunId": parent.info.run_id, "mlflow.runName": run_name}
-        | {key: str(value) for key, value in tags.items()}
-        | describe_process(),
-        run_name=run_name,
-    )
-    run_id = child.info.run_id
-    try:
-        client.log_batch(
-            run_id,
-            metrics=[
-                Metric(key, float(value), end_ms or 0, 0)
-                for key, value in metrics.items()
-                if isinstance(value, int | float) and value == value
-            ],
-            params=[Param(key, _short(value)) for key, value in params.items()],
+    with stops_held():
+        child = client.create_run(
+            parent.info.experiment_id,
+            start_time=start_ms,
+            tags={"mlflow.parentRunId": parent.info.run_id, "mlflow.runName": run_name}
+            | {key: str(value) for key, value in tags.items()}
+            | describe_process(),
+            run_name=run_name,
         )
-    except BaseException as error:
-        client.set_terminated(run_id, status=choose_status(error))
-        raise
-    client.set_terminated(run_id, status=status, end_time=end_ms)
-    return run_id
+        run_id = child.info.run_id
+        try:
+            client.log_batch(
+                run_id,
+                metrics=[
+                    Metric(key, float(value), end_ms or 0, 0)
+                    for key, value in metrics.items()
+                    if isinstance(value, int | float) and value == value
+                ],
+                params=[Param(key, _short(value)) for key, value in params.items()],
+            )
+        except BaseException as error:
+            client.set_terminated(run_id, status=choose_status(error))
+            raise
+        client.set_terminated(run_id, status=status, end_time=end_ms)
+        return run_id
 
 
 def log_figure(figure, artifact_file: str) -> None:
