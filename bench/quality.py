@@ -20,6 +20,7 @@ Optuna studies, cached tables) goes to a scratch directory, never into the repos
     .venv/bin/python bench/quality.py                      # both, the presets' own budgets
     .venv/bin/python bench/quality.py --only cdnow --trials 60
     .venv/bin/python bench/quality.py --only sim --customers 50000 --set split.n_test_cutoffs=1
+    .venv/bin/python bench/quality.py --only sim --models lightgbm --seeds 7 8 9 10 11
 """
 
 import argparse
@@ -29,6 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,57 +106,79 @@ def compare_with_oracle(
     }
 
 
-def simulate_data(scratch: Path, n_customers: int) -> tuple[dict, float, str]:
+def simulate_data(data_dir: Path, n_customers: int, seed: int) -> tuple[dict, float, str]:
     """Write the simulator's files (events, customers, truth) and time it."""
     from behaviorlab.data.simulator import write_simulation
 
-    out_dir = scratch / "data" / "sim"
     load = load_average()
     start = time.perf_counter()
     summary = write_simulation(
-        out_dir, n_customers=n_customers, seed=7, start="2024-01-01", end="2025-06-30"
+        data_dir / "sim", n_customers=n_customers, seed=seed, start="2024-01-01", end="2025-06-30"
     )
     return summary, time.perf_counter() - start, load
 
 
 def run_simulator(
-    scratch: Path, trials: int | None, n_customers: int, extra: list[str], models: list[str]
+    scratch: Path,
+    trials: int | None,
+    n_customers: int,
+    extra: list[str],
+    models: list[str],
+    seeds: list[int],
 ) -> None:
-    """Simulator churn: LightGBM and logistic test AUC against both oracles, and the demo time."""
-    summary, sim_seconds, sim_load = simulate_data(scratch, n_customers)
-    truth = pd.read_parquet(Path(summary["out_dir"]) / "truth.parquet")
-    base = [
-        "experiment=sim_churn",
-        *budget(trials),
-        f"data.simulate.n_customers={n_customers}",
-        "tuning.show_progress_bar=false",
-        *extra,
-    ]
+    """Simulator churn: LightGBM and logistic test AUC against both oracles, per simulated
+    population (seed), then each model's mean ratio over the seeds; and the demo time."""
     settings = f"trials {trials or 'of the preset'} {' '.join(extra)}"
-    print(f"\n## simulator churn: {n_customers:,} customers, {settings}")
-    print(f"simulate: {sim_seconds:.1f} s (load {sim_load})")
+    print(f"\n## simulator churn: {n_customers:,} customers, seeds {seeds}, {settings}")
     print(
-        "| model | test rows | churn rate | model AUC | observable oracle AUC | full oracle AUC "
-        "| model / observable | model / full | train s | load |"
+        "| seed | model | test rows | churn rate | model AUC | observable oracle AUC "
+        "| full oracle AUC | model / observable | model / full | train s | load |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
-    seconds_by_model = {}
-    for model in models:
-        load = load_average()
-        metrics, seconds = train_once([*base, f"model={model}"], f"sim-{model}")
-        seconds_by_model[model] = seconds
-        test = holdout_frame(metrics["run_id"])
-        figures = compare_with_oracle(test, truth, summary["oracle_cutoff"])
-        print(
-            f"| {model} | {figures['rows']:,} | {figures['label_rate']:.3f} "
-            f"| {figures['model_auc']:.4f} | {figures['observable_auc']:.4f} "
-            f"| {figures['oracle_auc']:.4f} | {figures['observable_ratio']:.4f} "
-            f"| {figures['ratio']:.4f} | {seconds:.1f} | {load}-{load_average()} |",
-            flush=True,
-        )
-    if "lightgbm" in seconds_by_model:
-        demo = sim_seconds + seconds_by_model["lightgbm"]
-        print(f"demo to a trained model (simulate + lightgbm train.run, cold cache): {demo:.1f} s")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    ratios: dict[str, list[float]] = {model: [] for model in models}
+    for seed in seeds:
+        data_dir = scratch / f"data-seed{seed}"
+        summary, sim_seconds, sim_load = simulate_data(data_dir, n_customers, seed)
+        truth = pd.read_parquet(Path(summary["out_dir"]) / "truth.parquet")
+        base = [
+            "experiment=sim_churn",
+            *budget(trials),
+            f"paths.data_dir={data_dir}",
+            f"data.simulate.n_customers={n_customers}",
+            f"data.simulate.seed={seed}",
+            "tuning.show_progress_bar=false",
+            *extra,
+        ]
+        for model in models:
+            load = load_average()
+            metrics, seconds = train_once([*base, f"model={model}"], f"sim{seed}-{model}")
+            test = holdout_frame(metrics["run_id"])
+            figures = compare_with_oracle(test, truth, summary["oracle_cutoff"])
+            ratios[model].append(figures["observable_ratio"])
+            print(
+                f"| {seed} | {model} | {figures['rows']:,} | {figures['label_rate']:.3f} "
+                f"| {figures['model_auc']:.4f} | {figures['observable_auc']:.4f} "
+                f"| {figures['oracle_auc']:.4f} | {figures['observable_ratio']:.4f} "
+                f"| {figures['ratio']:.4f} | {seconds:.1f} | {load}-{load_average()} |",
+                flush=True,
+            )
+            if seed == seeds[0] and model == "lightgbm":
+                demo = sim_seconds + seconds
+                print(
+                    f"demo to a trained model (simulate {sim_seconds:.1f} s, load {sim_load}, "
+                    f"+ lightgbm train.run, cold cache): {demo:.1f} s"
+                )
+    for model, values in ratios.items():
+        print(f"{model}: model / observable oracle over {len(values)} seed(s): {summarise(values)}")
+
+
+def summarise(values: list[float]) -> str:
+    """Mean, with the standard error of the mean when there are several values."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return f"{mean:.4f}"
+    standard_error = float(np.std(values, ddof=1) / np.sqrt(len(values)))
+    return f"{mean:.4f} +- {standard_error:.4f} (standard error; min {min(values):.4f})"
 
 
 def check_full_horizon(cfg) -> tuple[int, float]:
@@ -223,11 +247,14 @@ def run_cdnow(trials: int | None, extra: list[str], shared_data: Path, models: l
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    """--trials, --only, --customers, --models, --scratch, --shared-data, repeated --set."""
+    """--trials, --only, --customers, --seeds, --models, --scratch, --shared-data, --set."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, help="default: each preset's own budget")
     parser.add_argument("--only", choices=["sim", "cdnow"])
     parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=[7], help="simulated populations, one per seed"
+    )
     parser.add_argument("--models", nargs="+", default=["lightgbm", "logistic"])
     parser.add_argument("--scratch", type=Path, help="default: a fresh temporary directory")
     parser.add_argument("--shared-data", type=Path, default=SHARED_DATA)
@@ -242,7 +269,7 @@ def main(argv: list[str]) -> None:
     point_at_scratch(scratch)
     print(f"scratch {scratch}; cores {os.cpu_count()}; load at start {load_average()}")
     if args.only in (None, "sim"):
-        run_simulator(scratch, args.trials, args.customers, args.set, args.models)
+        run_simulator(scratch, args.trials, args.customers, args.set, args.models, args.seeds)
     if args.only in (None, "cdnow"):
         run_cdnow(args.trials, args.set, args.shared_data, args.models)
 
