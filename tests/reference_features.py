@@ -278,33 +278,54 @@ def funnel(pit: pd.DataFrame, steps: list[list[str]], windows: list[int]) -> pd.
     return out.reset_index()
 
 
+def session_start_ages(ordered: pd.DataFrame, gap: pd.Series, p: dict) -> pd.DataFrame:
+    """The age of each session start: an event after more than ``gap_minutes`` (or the
+    first), or a given session's first event."""
+    if p["session_source"] == "gap":
+        starts = gap.isna() | (gap > pd.Timedelta(minutes=p["gap_minutes"]))
+        return ordered.loc[starts, [*KEYS, "age"]]
+    known = ordered[ordered["session_id"].notna()]
+    return known.groupby([*KEYS, "session_id"], as_index=False)["age"].max()
+
+
+def session_rhythm(start_age: pd.DataFrame) -> pd.DataFrame:
+    """Gaps between consecutive session starts: median, last, longest, current silence over
+    the median."""
+    starts = start_age.sort_values([*KEYS, "age"], ascending=[True, True, False], kind="stable")
+    gaps = (-starts.groupby(KEYS)["age"].diff() / DAY).groupby(
+        [starts["customer_id"], starts["cutoff"]]
+    )
+    out = pd.DataFrame(
+        {
+            "session_gap_median_days": gaps.median(),
+            "session_gap_last_days": gaps.last(),  # the newest start's gap (0 after a tie)
+            "session_gap_max_days": gaps.max(),
+        }
+    )
+    newest = starts.groupby(KEYS)["age"].min() / DAY
+    median = out["session_gap_median_days"].where(out["session_gap_median_days"] > 0)
+    out["silence_in_session_gaps"] = newest / median
+    return out
+
+
 def disengagement(pit: pd.DataFrame, p: dict) -> pd.DataFrame:
-    """Days since the last event, gap median / last / current over median, decayed counts
-    (0.5 ** (age / half-life)) and session recency, from a per-customer sort and diffs."""
+    """Days since the last event, decayed counts (0.5 ** (age / half-life)), and the rhythm
+    and recency of session starts, from a per-customer sort and diffs."""
     ordered = pit.sort_values([*KEYS, "timestamp"], kind="stable")
     by = [ordered["customer_id"], ordered["cutoff"]]
     gap = ordered.groupby(KEYS)["timestamp"].diff()
     age_days = ordered["age"] / DAY
     out = pd.DataFrame({"days_since_last_event": age_days.groupby(by).min()})
-    if p["gaps"]:
-        gaps = (gap / DAY).groupby(by)
-        out["gap_median_days"] = gaps.median()
-        out["gap_last_days"] = gaps.last()  # the newest event's gap (0 after a tie)
-        median = out["gap_median_days"].where(out["gap_median_days"] > 0)
-        out["gap_current_ratio"] = out["days_since_last_event"] / median
     bought = ordered["event"].isin(p["purchase_events"]) if p["purchases"] else None
     for h in p["half_lives"]:
         weight = 0.5 ** (age_days / h)
         out[f"decayed_events_hl{h}d"] = weight.groupby(by).sum()
         if bought is not None and p["purchase_events"]:
             out[f"decayed_purchases_hl{h}d"] = weight.where(bought, 0.0).groupby(by).sum()
+    start_age = session_start_ages(ordered, gap, p) if p["gaps"] or p["sessions"] else None
+    if p["gaps"]:
+        out = out.join(session_rhythm(start_age))
     if p["sessions"]:
-        if p["session_source"] == "gap":
-            starts = gap.isna() | (gap > pd.Timedelta(minutes=p["gap_minutes"]))
-            start_age = ordered.loc[starts, [*KEYS, "age"]]
-        else:
-            known = ordered[ordered["session_id"].notna()]
-            start_age = known.groupby([*KEYS, "session_id"], as_index=False)["age"].max()
         g = start_age.groupby(KEYS)["age"]
         out["days_since_session_start"] = g.min() / DAY
         for w in p["session_windows"]:

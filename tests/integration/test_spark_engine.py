@@ -49,6 +49,7 @@ from behaviorlab.scoring.spark import (  # noqa: E402  (needs PySpark)
 )
 
 SIM = {"n_customers": 400, "seed": 3, "start": "2024-01-01", "end": "2025-06-30"}
+EVERY_DISENGAGEMENT_PART = ("gaps", "purchases", "sessions")  # off by default
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +61,16 @@ def sim(tmp_path_factory):
     return path, pd.read_parquet(path), pd.read_parquet(folder / "customers.parquet")
 
 
-def task_and_features(task: str) -> tuple[dict, dict]:
-    """The task's config and the default feature spec, composed as the train app does."""
-    cfg = compose_config("train", [f"task={task}"])
+def task_and_features(task: str, features: list[str]) -> tuple[dict, dict]:
+    """The task's config and the feature spec, composed as the train app does."""
+    cfg = compose_config("train", [f"task={task}", *features])
     return to_plain(cfg.task), to_plain(cfg.features)
 
 
-def build_three_ways(sim, spark_engine, task_name: str) -> dict:
+def build_three_ways(sim, spark_engine, task_name: str, features: list[str] = ()) -> dict:
     """The task's training table from a frame, from DuckDB over Parquet, from Spark."""
     path, events, customers = sim
-    task, features = task_and_features(task_name)
+    task, features = task_and_features(task_name, list(features))
     inputs = {
         "duckdb_frame": events,
         "duckdb_parquet": events_from_parquet(connect_engine({"kind": "duckdb"}), path),
@@ -115,8 +116,12 @@ def test_churn_training_table_is_the_same_on_duckdb_and_spark(churn_tables):
 
 
 def test_conversion_training_table_is_the_same_on_duckdb_and_spark(sim, spark_engine):
-    tables = build_three_ways(sim, spark_engine, "conversion")
+    """With every optional part of the disengagement family (session rhythm and recency,
+    decayed purchases), which the default spec leaves off."""
+    every_part = [f"features.disengagement.{part}=true" for part in EVERY_DISENGAGEMENT_PART]
+    tables = build_three_ways(sim, spark_engine, "conversion", every_part)
     assert_same_tables(tables)
+    assert tables["spark_parquet"].frame["silence_in_session_gaps"].notna().sum() > 100
     frame = tables["spark_parquet"].frame
     assert frame["customer_id"].is_unique  # one snapshot per customer, at signup + 14 days
     assert len(frame) > 200

@@ -47,21 +47,51 @@ D_AGES = [7.0, 5.875, 5.875]
 
 def test_gaps_decay_and_inferred_sessions_by_hand():
     got = build(only("disengagement", **EVERY_PART, half_lives=[7], gap_minutes=30))
-    a_median = 470 / 1440  # middle of 10 min, 20 min, 470 min, 9.57 days, 49.6 days
+    # a's sessions start 59 + 14/24, 59.25, 9 + 15/24 and 1/24 days ago: gaps of 8 hours,
+    # 49.625 days and 9 days 14 hours; d's two start 7 and 5.875 days ago (its tie at the
+    # newest instant is inside the second session)
+    a_gaps = [8 / 24, 49.625, 9 + 14 / 24]
     want = expected(
         {
             "days_since_last_event": [1 / 24, 7.5, NAN, 5.875],
-            "gap_median_days": [a_median, NAN, NAN, 1.125 / 2],  # d: mean of 1.125 and 0
-            "gap_last_days": [9 + 820 / 1440, NAN, NAN, 0.0],  # d's newest events are tied
-            "gap_current_ratio": [(1 / 24) / a_median, NAN, NAN, 5.875 / 0.5625],
+            "session_gap_median_days": [a_gaps[2], NAN, NAN, 1.125],
+            "session_gap_last_days": [a_gaps[2], NAN, NAN, 1.125],
+            "session_gap_max_days": [49.625, NAN, NAN, 1.125],
+            "silence_in_session_gaps": [(1 / 24) / a_gaps[2], NAN, NAN, 5.875 / 1.125],
             "decayed_events_hl7d": [decayed(A_AGES, 7), 0.5 ** (7.5 / 7), 0, decayed(D_AGES, 7)],
             "decayed_purchases_hl7d": [decayed([A_AGES[i] for i in (1, 2, 5)], 7), 0, 0, 0],
             "days_since_session_start": [1 / 24, 7.5, NAN, 5.875],
-            # a's sessions start 59.6, 59.25, 9.6 and 0.04 days ago; d's exactly 7 days ago
-            # (inside the window) and 5.875
+            # d's first session started exactly 7 days ago (inside the window)
             "session_count_7d": [1, 0, 0, 2],
             "session_count_30d": [2, 1, 0, 2],
         }
+    )
+    pdt.assert_frame_equal(got, want, rtol=1e-12)
+
+
+def test_session_gaps_from_ids_count_starts_at_one_instant_as_a_gap_of_0():
+    rows = [
+        ("a", "2024-02-01 10:00", "x", NAN),
+        ("a", "2024-02-11 10:00", "x", NAN),
+        ("a", "2024-02-11 10:00", "x", NAN),  # a second session starting at the same instant
+        ("a", "2024-02-12 08:00", "x", NAN),  # inside s2
+        ("a", "2024-02-29 10:00", "x", NAN),
+    ]
+    sessions = pd.array(["s1", "s2", "s3", "s2", "s4"], dtype="str")
+    events = events_of(rows).assign(session_id=sessions)
+    spec = only("disengagement", gaps=True, half_lives=[])
+    resolved = resolve_feature_spec(spec, events, None)
+    assert resolved["disengagement"]["session_source"] == "session_id"
+    got = build_features(events, None, snapshots_of(["a"]), resolved)
+    want = expected(
+        {
+            "days_since_last_event": [14 / 24],
+            "session_gap_median_days": [10.0],  # gaps 10, 0 and 18 days
+            "session_gap_last_days": [18.0],
+            "session_gap_max_days": [18.0],
+            "silence_in_session_gaps": [(14 / 24) / 10.0],
+        },
+        ids=["a"],
     )
     pdt.assert_frame_equal(got, want, rtol=1e-12)
 
@@ -125,7 +155,7 @@ def test_session_ids_at_several_cutoffs_equal_the_pandas_reference():
     got = build_features(events, None, snapshots, resolved)
     want = reference_features(events, snapshots, resolved)
     columns = ["customer_id", "cutoff", *disengagement.columns(resolved["disengagement"])]
-    assert np.isfinite(got["gap_current_ratio"]).sum() > 50
+    assert np.isfinite(got["silence_in_session_gaps"]).sum() > 50
     assert got["session_count_30d"].gt(0).sum() > 20
     order = ["customer_id", "cutoff"]
     want = want[columns].sort_values(order, ignore_index=True)

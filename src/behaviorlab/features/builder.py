@@ -148,19 +148,31 @@ def extra_columns(spec: dict) -> tuple[str, ...]:
 
 
 def uses_session_ids(spec: dict) -> bool:
-    """The disengagement family's session recency reads given session ids."""
+    """The disengagement family's session rhythm or recency reads given session ids."""
     params = spec.get("disengagement", {})
     return (
         family_enabled(spec, "disengagement")
-        and params["sessions"]
+        and (params["gaps"] or params["sessions"])
         and (params["session_source"] == "session_id")
     )
 
 
 def needs_gaps(spec: dict) -> bool:
-    """Timing always reads event gaps; sessions only when inferred from them."""
+    """Timing always reads event gaps; sessions, and disengagement's session parts, only
+    when sessions are inferred from them."""
     sessions = spec["sessions"]
-    return spec["timing"]["enabled"] or (sessions["enabled"] and sessions["source"] == "gap")
+    inferred = sessions["enabled"] and sessions["source"] == "gap"
+    return spec["timing"]["enabled"] or inferred or disengagement_infers_sessions(spec)
+
+
+def disengagement_infers_sessions(spec: dict) -> bool:
+    """The disengagement family's session rhythm or recency, with sessions from gaps."""
+    params = spec.get("disengagement", {})
+    return (
+        family_enabled(spec, "disengagement")
+        and (params["gaps"] or params["sessions"])
+        and params["session_source"] == "gap"
+    )
 
 
 @contextlib.contextmanager

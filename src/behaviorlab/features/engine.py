@@ -153,12 +153,13 @@ def day_age(pit: ibis.Table) -> ibis.Value:
 
 
 def event_gaps(pit: ibis.Table) -> ibis.Table:
-    """Per event, the microseconds since the same snapshot's previous event (NULL for the
-    first). Only the snapshot id and the gap: the sort behind the window carries nothing
-    else, which makes it much cheaper than adding the gap to the joined table."""
+    """Per event, its age and the microseconds since the same snapshot's previous event
+    (NULL for the first). Only the snapshot id, the age and the gap: the sort behind the
+    window carries nothing else, which makes it much cheaper than adding the gap to the
+    joined table."""
     order = ibis.window(group_by=pit[SID], order_by=pit[TIMESTAMP])
     gap = pit[TIMESTAMP].delta(pit[TIMESTAMP].lag().over(order), unit="microsecond")
-    return pit.select(SID, **{GAP_US: gap})
+    return pit.select(SID, AGE_US, **{GAP_US: gap})
 
 
 def join_window(

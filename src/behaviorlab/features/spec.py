@@ -283,8 +283,8 @@ def freeze_event_choices(resolved: dict, history: ibis.Table, events: ibis.Table
 
 def freeze_disengagement(resolved: dict, history: ibis.Table, events: ibis.Table) -> None:
     """The disengagement family's purchase events, its checked half-lives and windows and,
-    for its session recency, the sessions family's session source and inactivity gap
-    unless it names its own."""
+    for its session rhythm and recency, the sessions family's session source and inactivity
+    gap unless it names its own."""
     params = resolved["disengagement"]
     if not params["enabled"]:
         return
@@ -293,7 +293,7 @@ def freeze_disengagement(resolved: dict, history: ibis.Table, events: ibis.Table
         params[key] = sorted({int(days) for days in params[key]})
         if params[key] and params[key][0] < 1:
             raise ConfigError(f"features.disengagement.{key} must be whole days >= 1")
-    if params["sessions"]:
+    if params["gaps"] or params["sessions"]:
         sessions = resolved["sessions"]
         params["gap_minutes"] = params.get("gap_minutes", sessions["gap_minutes"])
         requested = params.get("session_source", sessions["source"])

@@ -1,16 +1,18 @@
 """Disengagement: how long a customer has been quiet, measured against their own rhythm.
 
-Days since the last event; the median gap between consecutive events, the last completed
-gap (between the last two events) and the current silence in median gaps; event (and
-purchase) counts decayed with several half-lives, an event ``a`` days old weighing
-``2^(-a / h)``; and session recency: days since the last session started and the sessions
-started in recent windows. Sessions are the sessions family's (given ids, or a new one
-after more than ``gap_minutes`` of inactivity: ``sessions.starts_session``).
+Days since the last event; event (and purchase) counts decayed with several half-lives, an
+event ``a`` days old weighing ``2^(-a / h)``; the rhythm of visits: the median, last and
+longest gap between consecutive session starts and the current silence in median gaps
+(gaps between single events mostly measure seconds inside a session); and session
+recency: days since the last session started and the sessions started in recent windows.
+Sessions are the sessions family's (given ids, or a new one after more than
+``gap_minutes`` of inactivity: ``sessions.starts_session``, read from the shared event
+gaps).
 
-On by default: days since the last event and the decayed event counts. The gaps
+On by default: days since the last event and the decayed event counts. The session rhythm
 (``gaps``), decayed purchases (``purchases``) and session recency (``sessions``) are
-options, off: they gained nothing on validation on sim_churn or cdnow_repurchase
-(experiments/README.md).
+options, off: none gained on validation on every preset (experiments/README.md, where
+sim_churn's preset switches the rhythm on).
 
 The median is exact and portable: DuckDB's ``quantile_cont`` and Spark's ``percentile``
 both take the mean of the two middle gaps for an even count.
@@ -35,13 +37,19 @@ from behaviorlab.features.families.sessions import starts_session
 
 LAST = "last"
 START = "start"
+RHYTHM = (
+    "session_gap_median_days",
+    "session_gap_last_days",
+    "session_gap_max_days",
+    "silence_in_session_gaps",
+)
 
 
 def columns(p: dict) -> list[str]:
     """Recency, gap rhythm, decayed counts, then session recency (each part optional)."""
     names = ["days_since_last_event"]
     if p["gaps"]:
-        names += ["gap_median_days", "gap_last_days", "gap_current_ratio"]
+        names += [*RHYTHM]
     names += [f"decayed_events_hl{h}d" for h in p["half_lives"]]
     names += [f"decayed_purchases_hl{h}d" for h in purchase_half_lives(p)]
     if p["sessions"]:
@@ -83,76 +91,76 @@ def recency(pit: ibis.Table, p: dict) -> ibis.Table:
     return pit.group_by(KEYS).aggregate(**metrics)
 
 
-def ordered(pit: ibis.Table) -> ibis.Table:
-    """Per event: its age, the gap since the snapshot's previous event (NULL for the first)
-    and whether it is the newest. One sort: the newest row's gap is the last completed gap
-    whatever the order among events at the same instant (then it is 0)."""
-    order = ibis.window(group_by=pit[SID], order_by=pit[AGE_US].desc())
-    age = pit[AGE_US]
-    return pit.select(
-        SID, AGE_US, **{GAP_US: age.lag().over(order) - age, LAST: age.lead().over(order).isnull()}
+def session_starts(src: Sources, p: dict) -> ibis.Table:
+    """The age of every session start: a given session's first event, or an event that
+    starts an inferred one (read from the shared event gaps, no sort of its own)."""
+    if p["session_source"] == "gap":
+        gaps = src.gaps
+        first = gaps.filter(starts_session(gaps[GAP_US], float(p["gap_minutes"])))
+        return first.select(SID, **{START: first[AGE_US]})
+    known = src.pit.filter(src.pit[SESSION_ID].notnull())
+    starts = known.group_by([*KEYS, SESSION_ID]).aggregate(**{START: known[AGE_US].max()})
+    return starts.select(SID, START)
+
+
+def session_recency(starts: ibis.Table, p: dict) -> ibis.Table:
+    """Days since the newest session start and sessions started in each window."""
+    start = starts[START]
+    metrics = {"days_since_session_start": in_days(start.min())}
+    metrics |= {f"session_count_{w}d": age_within(start, w).sum() for w in p["session_windows"]}
+    return starts.group_by(KEYS).aggregate(**metrics)
+
+
+def session_rhythm(starts: ibis.Table) -> ibis.Table:
+    """Gaps between consecutive session starts: median, last, longest, and the current
+    silence in median gaps. One sort of the starts, oldest first: the newest start's gap is
+    the last completed one whatever the order of starts at the same instant (then it is 0)."""
+    order = ibis.window(group_by=starts[SID], order_by=starts[START].desc())
+    start = starts[START]
+    rows = starts.select(
+        SID,
+        START,
+        **{GAP_US: start.lag().over(order) - start, LAST: start.lead().over(order).isnull()},
+    )
+    gap = rows[GAP_US]
+    agg = rows.group_by(KEYS).aggregate(
+        newest=rows[START].min(),
+        median=gap.median(),
+        last_gap=gap.max(where=rows[LAST]),
+        longest=gap.max(),
+    )
+    median = agg["median"].cast("float64")
+    return agg.select(
+        *KEYS,
+        session_gap_median_days=in_days(median),
+        session_gap_last_days=in_days(agg["last_gap"]),
+        session_gap_max_days=in_days(agg["longest"]),
+        silence_in_session_gaps=null_unless(median > 0, agg["newest"].cast("float64") / median),
     )
 
 
-def session_metrics(start_age: ibis.Value, p: dict, where: ibis.Value | None = None) -> dict:
-    """Days since the newest session start and sessions started in each window, from the
-    ages of session starts (``where`` picks the starts among the rows)."""
-    metrics = {"days_since_session_start": in_days(start_age.min(where=where))}
-    for w in p["session_windows"]:
-        metrics[f"session_count_{w}d"] = age_within(start_age, w).sum(where=where)
-    return metrics
-
-
-def rhythm(pit: ibis.Table, p: dict) -> ibis.Table:
-    """Gap statistics and (sessions inferred from gaps) session recency, from one sorted
-    pass over the events."""
-    rows = ordered(pit)
-    age, gap = rows[AGE_US], rows[GAP_US]
-    sessions = {}
-    if p["sessions"] and p["session_source"] == "gap":
-        sessions = session_metrics(age, p, where=starts_session(gap, float(p["gap_minutes"])))
-    gaps = {"newest": age.min(), "median": gap.median(), "last_gap": gap.max(where=rows[LAST])}
-    agg = rows.group_by(KEYS).aggregate(**sessions, **(gaps if p["gaps"] else {}))
-    derived = {name: agg[name] for name in sessions}
-    if p["gaps"]:
-        median = agg["median"].cast("float64")
-        derived |= {
-            "gap_median_days": in_days(median),
-            "gap_last_days": in_days(agg["last_gap"]),
-            "gap_current_ratio": null_unless(median > 0, agg["newest"].cast("float64") / median),
-        }
-    return agg.select(*KEYS, **derived)
-
-
-def id_sessions(pit: ibis.Table, p: dict) -> ibis.Table:
-    """Session recency from given ids: a session starts at its first event (events without
-    an id ignored, as in the sessions family)."""
-    known = pit.filter(pit[SESSION_ID].notnull())
-    starts = known.group_by([*KEYS, SESSION_ID]).aggregate(**{START: known[AGE_US].max()})
-    return starts.group_by(KEYS).aggregate(**session_metrics(starts[START], p))
-
-
 def tables(src: Sources, p: dict) -> list[ibis.Table]:
-    """A scan for recency and decay; one sorted pass for gaps and gap sessions; session ids
-    grouped apart."""
+    """A scan for recency and decay; the session starts, once, for rhythm and recency."""
     parts = [recency(src.pit, p)]
-    gap_sessions = p["sessions"] and p["session_source"] == "gap"
-    if p["gaps"] or gap_sessions:
-        parts.append(rhythm(src.pit, p))
-    if p["sessions"] and not gap_sessions:
-        parts.append(id_sessions(src.pit, p))
+    if p["gaps"] or p["sessions"]:
+        starts = session_starts(src, p)
+        parts += [session_rhythm(starts)] if p["gaps"] else []
+        parts += [session_recency(starts, p)] if p["sessions"] else []
     return parts
 
 
 def descriptions(p: dict) -> dict[str, dict]:
     """A person's reading of each column (see ``common.described``)."""
-    few = "fewer than two events"
+    few = "fewer than two sessions"
     table = {
         "days_since_last_event": described("days since the last event", "days", "no event yet"),
-        "gap_median_days": described("days between consecutive events, median", "days", few),
-        "gap_last_days": described("days between the last two events", "days", few),
-        "gap_current_ratio": described(
-            "times the median gap between events since the last event",
+        "session_gap_median_days": described(
+            "days between consecutive session starts, median", "days", few
+        ),
+        "session_gap_last_days": described("days between the last two session starts", "days", few),
+        "session_gap_max_days": described("days between session starts, the longest", "days", few),
+        "silence_in_session_gaps": described(
+            "times the median gap between sessions since the last session started",
             "ratio",
             f"{few}, or a median gap of 0",
         ),
