@@ -160,7 +160,7 @@ def descriptions(p: dict) -> dict[str, dict]:
         "session_gap_last_days": described("days between the last two session starts", "days", few),
         "session_gap_max_days": described("days between session starts, the longest", "days", few),
         "silence_in_session_gaps": described(
-            "times the median gap between sessions since the last session started",
+            "the median gap between sessions since the last session started",
             "ratio",
             f"{few}, or a median gap of 0",
         ),
