@@ -149,12 +149,7 @@ def extra_columns(spec: dict) -> tuple[str, ...]:
 
 def uses_session_ids(spec: dict) -> bool:
     """The disengagement family's session rhythm or recency reads given session ids."""
-    params = spec.get("disengagement", {})
-    return (
-        family_enabled(spec, "disengagement")
-        and (params["gaps"] or params["sessions"])
-        and (params["session_source"] == "session_id")
-    )
+    return disengagement_session_source(spec) == "session_id"
 
 
 def needs_gaps(spec: dict) -> bool:
@@ -162,17 +157,16 @@ def needs_gaps(spec: dict) -> bool:
     when sessions are inferred from them."""
     sessions = spec["sessions"]
     inferred = sessions["enabled"] and sessions["source"] == "gap"
-    return spec["timing"]["enabled"] or inferred or disengagement_infers_sessions(spec)
+    return spec["timing"]["enabled"] or inferred or disengagement_session_source(spec) == "gap"
 
 
-def disengagement_infers_sessions(spec: dict) -> bool:
-    """The disengagement family's session rhythm or recency, with sessions from gaps."""
+def disengagement_session_source(spec: dict) -> str | None:
+    """Where the disengagement family's session rhythm or recency finds sessions (given
+    ids or gaps); None when the family reads no sessions."""
     params = spec.get("disengagement", {})
-    return (
-        family_enabled(spec, "disengagement")
-        and (params["gaps"] or params["sessions"])
-        and params["session_source"] == "gap"
-    )
+    if family_enabled(spec, "disengagement") and (params["gaps"] or params["sessions"]):
+        return params["session_source"]
+    return None
 
 
 @contextlib.contextmanager

@@ -49,7 +49,7 @@ def columns(p: dict) -> list[str]:
     """Recency, gap rhythm, decayed counts, then session recency (each part optional)."""
     names = ["days_since_last_event"]
     if p["gaps"]:
-        names += [*RHYTHM]
+        names += RHYTHM
     names += [f"decayed_events_hl{h}d" for h in p["half_lives"]]
     names += [f"decayed_purchases_hl{h}d" for h in purchase_half_lives(p)]
     if p["sessions"]:
