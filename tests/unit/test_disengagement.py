@@ -145,6 +145,14 @@ def test_a_spec_that_predates_the_family_builds_without_it():
     assert "days_since_last_event" not in got.columns
 
 
+def test_a_spec_with_the_old_gaps_between_events_is_refused_by_name():
+    """Before the session rhythm, ``gaps`` alone resolved no session source."""
+    resolved = resolve_feature_spec(only("disengagement", gaps=True), events_of(ROWS), None)
+    del resolved["disengagement"]["session_source"]
+    with pytest.raises(ConfigError, match=r"predates the session rhythm.*retrain"):
+        build_features(events_of(ROWS), None, snapshots_of(["a"]), resolved)
+
+
 def test_session_ids_at_several_cutoffs_equal_the_pandas_reference():
     events = random_event_log(n_customers=50, n_events=3000, seed=5)
     hour = events["timestamp"].dt.floor("6h").astype("str")

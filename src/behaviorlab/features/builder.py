@@ -164,9 +164,15 @@ def disengagement_session_source(spec: dict) -> str | None:
     """Where the disengagement family's session rhythm or recency finds sessions (given
     ids or gaps); None when the family reads no sessions."""
     params = spec.get("disengagement", {})
-    if family_enabled(spec, "disengagement") and (params["gaps"] or params["sessions"]):
-        return params["session_source"]
-    return None
+    if not (family_enabled(spec, "disengagement") and (params["gaps"] or params["sessions"])):
+        return None
+    if "session_source" not in params:
+        raise ConfigError(
+            "features.disengagement.gaps: this feature spec predates the session rhythm (its "
+            "gaps were between single events, columns gap_median_days, gap_last_days, "
+            "gap_current_ratio), which this version no longer builds; retrain the model"
+        )
+    return params["session_source"]
 
 
 @contextlib.contextmanager
