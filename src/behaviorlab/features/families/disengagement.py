@@ -11,8 +11,8 @@ gaps).
 
 On by default: days since the last event and the decayed event counts. The session rhythm
 (``gaps``), decayed purchases (``purchases``) and session recency (``sessions``) are
-options, off: none gained on validation on every preset (experiments/README.md, where
-sim_churn's preset switches the rhythm on).
+options, off by default: none gained on validation on every preset; sim_churn's preset
+switches the rhythm on, where it did (experiments/README.md).
 
 The median is exact and portable: DuckDB's ``quantile_cont`` and Spark's ``percentile``
 both take the mean of the two middle gaps for an even count.
