@@ -250,6 +250,20 @@ def test_a_stopped_job_fails_its_own_and_unclaimed_trials_but_not_another_worker
     }
 
 
+def test_a_trial_left_unclaimed_by_a_killed_worker_frees_its_place_in_the_budget(tmp_path):
+    """A worker killed between creating a trial and recording its owner leaves it RUNNING
+    with no owner and a fresh heartbeat; the next worker, under the study's lock, fails it
+    and still finishes the whole budget."""
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    cfg = TUNING | {"n_trials": 3}
+    unclaimed = open_study(storage, "unclaimed", cfg).ask()
+    study = run_study(open_study(storage, "unclaimed", cfg), quadratic, cfg)
+    states = [trial.state.name for trial in study.trials]
+    assert states[unclaimed.number] == "FAIL"
+    assert count_finished(study) == 3
+    assert states.count("RUNNING") == 0
+
+
 FIRST = {
     "defaults": {"num_leaves": 31, "learning_rate": 0.1, "bagging_fraction": 1.0, "lambda_l1": 0.0},
     "regularised": {"num_leaves": 300, "learning_rate": 0.001, "l1_ratio": 1.0},

@@ -371,7 +371,9 @@ def fail_abandoned_trials(study: optuna.Study) -> None:
     """Mark FAIL the RUNNING trials whose process is gone, so they free their place in the
     budget: on this host, by the owner's pid and start time; from any host, by a heartbeat
     older than the storage's grace period (Optuna's experimental heartbeat, used
-    deliberately as in ``make_storage``)."""
+    deliberately as in ``make_storage``); and a trial without an owner, whose process died
+    between creating it and claiming it. Called under the study's lock, inside which a
+    live worker creates and claims a trial, so an unclaimed one is never a live worker's."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)
@@ -379,7 +381,8 @@ def fail_abandoned_trials(study: optuna.Study) -> None:
     for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         host, _, pid = str(trial.user_attrs.get(OWNER_ATTR, "")).rpartition(":")
         started = trial.user_attrs.get(OWNER_STARTED_ATTR)
-        if host == here and pid.isdigit() and not process_alive(int(pid), started):
+        gone = host == here and pid.isdigit() and not process_alive(int(pid), started)
+        if gone or OWNER_ATTR not in trial.user_attrs:
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL, skip_if_finished=True)
 
 
