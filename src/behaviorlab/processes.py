@@ -73,6 +73,20 @@ def stops_held() -> Iterator[None]:
             raise stop
 
 
+@contextlib.contextmanager
+def stops_released() -> Iterator[None]:
+    """Inside held blocks, let stops through again for a long computation that a stop must
+    cut short: a stop held so far is raised on entry, and holding resumes on exit."""
+    depth, _StopHold.depth = _StopHold.depth, 0
+    try:
+        if _StopHold.pending is not None:
+            stop, _StopHold.pending = _StopHold.pending, None
+            raise stop
+        yield
+    finally:
+        _StopHold.depth = depth
+
+
 def stop_or_hold(stop: BaseException) -> None:
     """From a signal handler: raise ``stop`` now, or as the held block ends."""
     if _StopHold.depth:

@@ -46,6 +46,7 @@ from behaviorlab.modeling.tuning import (
     suggest_params,
     trials_table,
 )
+from behaviorlab.processes import stops_held
 
 INTERVAL_SEED = 0  # the test-row resamples behind the ROC AUC interval: fixed, so reruns agree
 # Fold k of a trial reports its boosting steps from k * FOLD_STEPS on, so the pruner
@@ -92,8 +93,10 @@ def report_to(trial: optuna.Trial, offset: int = 0, warmup: int = 0):
     a fold's first ``warmup`` steps are never pruned, as the pruner spares a trial's first."""
 
     def report(step: int, value: float) -> None:
-        trial.report(value, offset + step)
-        if step >= warmup and trial.should_prune():
+        with stops_held():  # a stop inside a storage write would leave it half done
+            trial.report(value, offset + step)
+            prune = step >= warmup and trial.should_prune()
+        if prune:
             raise optuna.TrialPruned(f"pruned at step {step} with validation AUC {value:.4f}")
 
     return report
@@ -113,7 +116,8 @@ def make_objective(
     parts = [(X.iloc[f.train], y[f.train], X.iloc[f.valid], y[f.valid]) for f in folds]
 
     def objective(trial: optuna.Trial) -> float:
-        params = suggest_params(trial, space)
+        with stops_held():
+            params = suggest_params(trial, space)
         aucs = []
         for number, (train_X, train_y, valid_X, valid_y) in enumerate(parts):
             estimator = build_estimator(model_cfg, params).fit(
@@ -124,7 +128,8 @@ def make_objective(
                 on_iteration=report_to(trial, number * FOLD_STEPS, warmup),
             )
             aucs.append(float(roc_auc_score(valid_y, estimator.predict_raw(valid_X))))
-        trial.set_user_attr(FOLD_AUCS_ATTR, aucs)
+        with stops_held():
+            trial.set_user_attr(FOLD_AUCS_ATTR, aucs)
         return float(np.mean(aucs))
 
     return objective

@@ -21,7 +21,13 @@ from sqlalchemy.pool import NullPool
 
 from behaviorlab.errors import ConfigError
 from behaviorlab.locks import sqlite_creation_lock, sqlite_lock
-from behaviorlab.processes import host_name, process_alive, process_start_time
+from behaviorlab.processes import (
+    host_name,
+    process_alive,
+    process_start_time,
+    stops_held,
+    stops_released,
+)
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 CLAIMED = (*FINISHED, optuna.trial.TrialState.RUNNING)  # what a new trial counts against
@@ -323,7 +329,9 @@ def run_study(
     finish exactly the budget (a running trial whose process is gone does not count; see
     ``fail_abandoned_trials``). A process starts at most as many trials as were missing
     when it began, so failing trials end a job rather than loop. A job stopped by a signal
-    fails the trials it was running before the stop goes on up.
+    fails the trials it was running before the stop goes on up. A stop that comes while
+    Optuna creates, claims or records a trial waits until that is written (a stop cutting
+    an SQLite write in half left the study locked); the objective itself can be stopped.
     """
     n_trials = int(cfg["n_trials"])
     lock = StudyLock.of(study)
@@ -335,7 +343,7 @@ def run_study(
         for _ in range(n_trials - count_finished(study)):
             if deadline is not None and time.monotonic() >= deadline:
                 break
-            with lock:
+            with lock, stops_held():
                 fail_abandoned_trials(study)
                 if len(study.get_trials(deepcopy=False, states=CLAIMED)) >= n_trials:
                     break
@@ -362,7 +370,8 @@ def claimed_by(owner: str, objective: Callable[[optuna.Trial], float], lock: Stu
         trial.set_user_attr(OWNER_ATTR, owner)
         trial.set_user_attr(OWNER_STARTED_ATTR, owner_started)
         lock.release()
-        return objective(trial)
+        with stops_released():
+            return objective(trial)
 
     return run
 
