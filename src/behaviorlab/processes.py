@@ -68,9 +68,8 @@ def stops_held() -> Iterator[None]:
         yield
     finally:
         _StopHold.depth -= 1
-        if _StopHold.depth == 0 and _StopHold.pending is not None:
-            stop, _StopHold.pending = _StopHold.pending, None
-            raise stop
+        if _StopHold.depth == 0:
+            raise_held_stop()
 
 
 @contextlib.contextmanager
@@ -79,12 +78,17 @@ def stops_released() -> Iterator[None]:
     cut short: a stop held so far is raised on entry, and holding resumes on exit."""
     depth, _StopHold.depth = _StopHold.depth, 0
     try:
-        if _StopHold.pending is not None:
-            stop, _StopHold.pending = _StopHold.pending, None
-            raise stop
+        raise_held_stop()
         yield
     finally:
         _StopHold.depth = depth
+
+
+def raise_held_stop() -> None:
+    """Raise the stop held so far, if one came."""
+    if _StopHold.pending is not None:
+        stop, _StopHold.pending = _StopHold.pending, None
+        raise stop
 
 
 def stop_or_hold(stop: BaseException) -> None:
