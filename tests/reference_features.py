@@ -233,11 +233,16 @@ def shares(pit: pd.DataFrame, key_events: list[str]) -> pd.DataFrame:
     return out.reset_index()
 
 
+def starts_session(gap: pd.Series, gap_minutes: float) -> pd.Series:
+    """An event starts a session when it is the first or follows more than ``gap_minutes``."""
+    return gap.isna() | (gap > pd.Timedelta(minutes=gap_minutes))
+
+
 def sessions(pit: pd.DataFrame, gap_minutes: float) -> pd.DataFrame:
     """Inferred sessions: split on gaps longer than the threshold, then per-session spans."""
     ordered = pit.sort_values([*KEYS, "timestamp"])
     gap = ordered.groupby(KEYS)["timestamp"].diff()
-    starts = gap.isna() | (gap > pd.Timedelta(minutes=gap_minutes))
+    starts = starts_session(gap, gap_minutes)
     session = starts.groupby([ordered["customer_id"], ordered["cutoff"]]).cumsum()
     spans = ordered.assign(session=session).groupby([*KEYS, "session"])["timestamp"]
     per_session = pd.DataFrame(
@@ -282,8 +287,7 @@ def session_start_ages(ordered: pd.DataFrame, gap: pd.Series, p: dict) -> pd.Dat
     """The age of each session start: an event after more than ``gap_minutes`` (or the
     first), or a given session's first event."""
     if p["session_source"] == "gap":
-        starts = gap.isna() | (gap > pd.Timedelta(minutes=p["gap_minutes"]))
-        return ordered.loc[starts, [*KEYS, "age"]]
+        return ordered.loc[starts_session(gap, p["gap_minutes"]), [*KEYS, "age"]]
     known = ordered[ordered["session_id"].notna()]
     return known.groupby([*KEYS, "session_id"], as_index=False)["age"].max()
 
