@@ -68,6 +68,7 @@ def test_different_data_runs_its_own_trials(small_sim_dir, other_sim_dir, capsys
     assert other["tags"]["tuning.study"].startswith("churn-sim-lightgbm-")
     out = capsys.readouterr().out
     assert f"study {other['tags']['tuning.study']}: ran {N_TRIALS} trials, reused 0" in out
+    assert "\nnot registered (registry.register=false)\n" in out
 
 
 def test_permuted_labels_after_a_real_run_run_their_own_trials(small_sim_dir):

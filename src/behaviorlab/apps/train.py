@@ -38,6 +38,7 @@ from behaviorlab.tracking import models, runs, versions
 
 HOLDOUT_FILE = "holdout/holdout.parquet"
 PROVENANCE_FILE = "registry/provenance.json"
+NOT_REGISTERED = "not registered (registry.register=false)"
 TRIAL_METRIC = "val_roc_auc"  # what each Optuna trial scores: ROC AUC on the validation rows
 # What "the defaults" are called in a run's description, per model kind.
 DEFAULTS_NAMES = {
@@ -317,7 +318,7 @@ def log_result(result) -> None:
 def gate_line(cfg: DictConfig, outcome: dict) -> str:
     """The gate's decision as the run's description states it."""
     if not cfg.registry.register:
-        return "not registered (registry.register=false)"
+        return NOT_REGISTERED
     return outcome.get("decision_line", f"{outcome['model_name']} v{outcome['model_version']}")
 
 
@@ -474,11 +475,13 @@ def print_summary(run_name: str, table, result, outcome: dict) -> None:
     line = defaults_line(result.model.kind, result.tuning)
     if line is not None:
         print(line)
-    if outcome:
-        print(
-            f"registered {outcome['model_name']} v{outcome['model_version']}"
-            + (f"; {outcome['decision_line']}" if "decision_line" in outcome else "")
-        )
+    if not outcome:
+        print(NOT_REGISTERED)
+        return
+    print(
+        f"registered {outcome['model_name']} v{outcome['model_version']}"
+        + (f"; {outcome['decision_line']}" if "decision_line" in outcome else "")
+    )
 
 
 if __name__ == "__main__":
